@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/compod/compod/runtime"
+	"github.com/compod/compod/translate"
+)
+
+// logDrain is how long `up` keeps printing after the services exit, so
+// their last lines reach the terminal.
+const logDrain = 300 * time.Millisecond
+
+func cmdUp(ctx context.Context, args []string) error {
+	var g globals
+	var files, envFiles, profiles stringList
+	fs := newFlags("up", &g)
+	fs.Var(&files, "f", "compose file (repeatable)")
+	fs.Var(&files, "file", "compose file (repeatable)")
+	project := fs.String("p", "", "pod (project) name")
+	fs.StringVar(project, "project-name", "", "pod (project) name")
+	fs.Var(&envFiles, "env-file", "env file for interpolation (repeatable)")
+	fs.Var(&profiles, "profile", "compose profile to enable (repeatable)")
+	pull := fs.String("pull", runtime.PullMissing, "pull policy: missing, always or never")
+	detach := fs.Bool("d", false, "start the pod and return")
+	fs.BoolVar(detach, "detach", false, "start the pod and return")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return errors.Join(errUsage, err)
+	}
+	switch *pull {
+	case runtime.PullMissing, runtime.PullAlways, runtime.PullNever:
+	default:
+		return fmt.Errorf("--pull %q: want missing, always or never", *pull)
+	}
+	if len(files) == 0 {
+		files = defaultComposeFiles()
+		if len(files) == 0 {
+			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
+		}
+	}
+	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: *project, EnvFiles: envFiles, Profiles: profiles})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	eng, err := g.engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	// The first SIGINT/SIGTERM cancels the launch (which rolls back) or
+	// stops a running pod.
+	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull})
+	if err != nil {
+		return err
+	}
+	printStarted(rec)
+	if *detach {
+		return nil
+	}
+	return foreground(ctx, sigCtx, eng, plan.Name)
+}
+
+// foreground streams the services' output until they have all exited or
+// the user interrupts, then stops the pod (keeping it for ps/logs) and
+// returns the first non-zero service exit code.
+func foreground(ctx, sigCtx context.Context, eng *runtime.Engine, pod string) error {
+	logCtx, stopLogs := context.WithCancel(ctx)
+	logsDone := make(chan error, 1)
+	go func() {
+		logsDone <- eng.Logs(logCtx, pod, runtime.LogOptions{Follow: true, Prefix: true}, os.Stdout)
+	}()
+	codes, waitErr := eng.Wait(sigCtx, pod)
+	if sigCtx.Err() != nil {
+		fmt.Fprintf(os.Stderr, "stopping pod %s...\n", pod)
+	}
+	stopErr := eng.Stop(ctx, pod, runtime.DownOptions{})
+	time.Sleep(logDrain)
+	stopLogs()
+	<-logsDone
+	if stopErr != nil {
+		return stopErr
+	}
+	if waitErr != nil && sigCtx.Err() == nil {
+		return waitErr
+	}
+	st, err := eng.Status(ctx, pod)
+	if err != nil {
+		return err
+	}
+	for _, s := range st.Services {
+		if c, ok := codes[s.Name]; ok && c != 0 {
+			fmt.Fprintf(os.Stderr, "service %s exited with code %d\n", s.Name, c)
+			return exitError{int(c)}
+		}
+	}
+	return nil
+}
+
+func printStarted(rec *runtime.PodRecord) {
+	fmt.Printf("pod %s started: ip %s\n", rec.Plan.Name, rec.IP)
+	for _, p := range rec.Ports {
+		host := p.HostIP
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		fmt.Printf("  %s: %s:%d -> %d/%s\n", p.Service, host, p.HostPort, p.ContainerPort, p.Protocol)
+	}
+}
+
+func defaultComposeFiles() []string {
+	for _, name := range []string{"compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"} {
+		if _, err := os.Stat(name); err == nil {
+			files := []string{name}
+			for _, o := range []string{"compose.override.yaml", "compose.override.yml", "docker-compose.override.yml", "docker-compose.override.yaml"} {
+				if _, err := os.Stat(o); err == nil {
+					files = append(files, o)
+					break
+				}
+			}
+			return files
+		}
+	}
+	return nil
+}

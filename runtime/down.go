@@ -1,0 +1,172 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/compod/compod/cgroups"
+	"github.com/compod/compod/translate"
+)
+
+// DownOptions tune stopping a pod.
+type DownOptions struct {
+	// Timeout, when set, replaces every service's stop_grace_period.
+	Timeout *time.Duration
+}
+
+// Stop stops every service of the pod (stop_signal, then SIGKILL when the
+// grace period ends), dependents before their dependencies. The stopped
+// tasks stay, with their exit codes, for `ps` and `logs` until Down.
+func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
+	ctx = e.withNS(ctx)
+	rec, err := e.readRecord(pod)
+	if err != nil {
+		return err
+	}
+	return e.stopServices(ctx, rec, opts, false)
+}
+
+// Down stops the pod and removes everything it has: containers, tasks,
+// snapshots, the CNI attachment, the netns, the cgroups and its state
+// directory (logs included). It also cleans up after a launch that died
+// half way, from whatever the record and the container labels say.
+func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
+	ctx = e.withNS(ctx)
+	rec, err := e.readRecord(pod)
+	if errors.Is(err, ErrPodNotFound) {
+		ctrs, lerr := e.podContainers(ctx, pod)
+		if lerr != nil || len(ctrs) == 0 {
+			return err
+		}
+		rec = &PodRecord{Plan: translate.PodPlan{Name: pod}, Namespace: e.namespace}
+	} else if err != nil {
+		return err
+	}
+	log := e.log.With("pod", pod)
+	var errs []error
+	if err := e.stopServices(ctx, rec, opts, true); err != nil {
+		errs = append(errs, err)
+	}
+	// Containers with the pod's label that the plan does not name (a record
+	// from an older plan, a crashed launch): remove them too.
+	ctrs, err := e.podContainers(ctx, pod)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range ctrs {
+		if c.ID() == sandboxID(pod) {
+			continue
+		}
+		if _, err := stopTask(ctx, c, syscall.SIGKILL, time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if err := deleteContainer(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := e.removeSandbox(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if rec.Cgroup != "" {
+		if err := cgroups.Remove(rec.Cgroup); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// Keep the record so `down` can be run again.
+		return fmt.Errorf("removing pod %q: %w", pod, errors.Join(errs...))
+	}
+	if err := os.RemoveAll(e.podDir(pod)); err != nil {
+		return fmt.Errorf("removing state of pod %q: %w", pod, err)
+	}
+	log.Info("pod removed")
+	return nil
+}
+
+// stopServices stops the services in reverse dependency order: a service is
+// stopped once every service that depends on it has stopped; independent
+// services stop in parallel, so the whole pod takes about the longest grace
+// period on any dependency chain, not their sum.
+func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOptions, remove bool) error {
+	services := rec.Plan.Services
+	stopped := map[string]chan struct{}{}
+	dependents := map[string][]string{}
+	for _, s := range services {
+		stopped[s.Name] = make(chan struct{})
+		for _, d := range s.DependsOn {
+			dependents[d.Service] = append(dependents[d.Service], s.Name)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := range services {
+		svc := &services[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(stopped[svc.Name])
+			for _, d := range dependents[svc.Name] {
+				<-stopped[d]
+			}
+			if err := e.stopService(ctx, rec.Plan.Name, svc, opts, remove); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.ServiceSpec, opts DownOptions, remove bool) error {
+	ctr, err := e.client.LoadContainer(ctx, serviceID(pod, svc.Name))
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("service %q: loading container: %w", svc.Name, err)
+	}
+	sig, err := ParseSignal(svc.StopSignal)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	grace := svc.StopGracePeriod
+	if opts.Timeout != nil {
+		grace = *opts.Timeout
+	}
+	start := time.Now()
+	if remove {
+		code, err := stopTask(ctx, ctr, sig, grace)
+		if err != nil {
+			return fmt.Errorf("service %q: %w", svc.Name, err)
+		}
+		e.log.Info("service stopped", "pod", pod, "service", svc.Name, "exit_code", code, "elapsed", time.Since(start))
+		return deleteContainer(ctx, ctr)
+	}
+	if err := signalAndWait(ctx, ctr, sig, grace); err != nil {
+		return fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	e.log.Info("service stopped", "pod", pod, "service", svc.Name, "elapsed", time.Since(start))
+	return nil
+}
+
+// podContainers lists the containers labelled with the pod's name.
+func (e *Engine) podContainers(ctx context.Context, pod string) ([]client.Container, error) {
+	ctrs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelPod, pod))
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of pod %q: %w", pod, err)
+	}
+	return ctrs, nil
+}

@@ -1,0 +1,129 @@
+// Package runtime runs a translate.PodPlan on containerd: it ensures images,
+// builds the pod sandbox (pinned netns wired by CNI, held by a pause
+// container), creates and starts the services in depends_on order, and stops
+// and removes all of it again. It knows nothing about Mesos.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/compod/compod/cni"
+)
+
+// Defaults an operator can override with options.
+const (
+	DefaultNamespace = "compod"
+	DefaultStateDir  = "/var/lib/compod"
+	DefaultNetNSDir  = "/run/netns"
+	// DefaultCgroupParent is where standalone pods live; the Mesos executor
+	// passes its own container's cgroup instead.
+	DefaultCgroupParent = "/compod"
+)
+
+// Engine runs pods on one containerd namespace.
+type Engine struct {
+	client       *client.Client
+	namespace    string
+	stateDir     string
+	netnsDir     string
+	cniConfig    cni.Config
+	network      *cni.Network
+	sandboxImage string
+	loggerBinary string
+	cgroupParent string
+	log          *slog.Logger
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithNamespace sets the containerd namespace pods live in.
+func WithNamespace(ns string) Option { return func(e *Engine) { e.namespace = ns } }
+
+// WithStateDir sets the directory for pod records, logs, volumes and
+// compod's default CNI network.
+func WithStateDir(dir string) Option { return func(e *Engine) { e.stateDir = dir } }
+
+// WithNetNSDir sets where pod network namespaces are pinned.
+func WithNetNSDir(dir string) Option { return func(e *Engine) { e.netnsDir = dir } }
+
+// WithCNI sets the CNI configuration (conf dir, bin dirs).
+func WithCNI(cfg cni.Config) Option { return func(e *Engine) { e.cniConfig = cfg } }
+
+// WithSandboxImage replaces the built-in pause image.
+func WithSandboxImage(ref string) Option { return func(e *Engine) { e.sandboxImage = ref } }
+
+// WithLoggerBinary names the compod binary the containerd shim runs to write
+// service output to files (see shimlogger.go). Default: this executable.
+func WithLoggerBinary(path string) Option { return func(e *Engine) { e.loggerBinary = path } }
+
+// WithCgroupParent sets the cgroup under which every pod gets its own
+// cgroup (<parent>/<pod>).
+func WithCgroupParent(path string) Option { return func(e *Engine) { e.cgroupParent = path } }
+
+// WithLogger sets the structured logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// New connects to containerd at address and prepares the pod network.
+func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
+	e := &Engine{
+		namespace:    DefaultNamespace,
+		stateDir:     DefaultStateDir,
+		netnsDir:     DefaultNetNSDir,
+		cgroupParent: DefaultCgroupParent,
+		log:          slog.Default(),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.loggerBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding compod's own binary for the log writer: %w", err)
+		}
+		e.loggerBinary = exe
+	}
+	if e.cniConfig.StateDir == "" {
+		e.cniConfig.StateDir = e.stateDir
+	}
+	if err := os.MkdirAll(e.podsDir(), 0o711); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	c, err := client.New(address, client.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to containerd at %s: %w (is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
+	}
+	net, err := cni.New(e.cniConfig)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("loading CNI network: %w", err)
+	}
+	e.client = c
+	e.network = net
+	return e, nil
+}
+
+// Close releases the containerd connection.
+func (e *Engine) Close() error { return e.client.Close() }
+
+// Client exposes the containerd client (for the event monitor and tests).
+func (e *Engine) Client() *client.Client { return e.client }
+
+// Namespace is the containerd namespace of this engine's pods.
+func (e *Engine) Namespace() string { return e.namespace }
+
+func (e *Engine) withNS(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, e.namespace)
+}
+
+func (e *Engine) podsDir() string { return filepath.Join(e.stateDir, "pods") }
+
+func (e *Engine) podDir(pod string) string { return filepath.Join(e.podsDir(), pod) }

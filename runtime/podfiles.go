@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/compod/compod/translate"
+)
+
+// The pod's shared files: one /etc/hosts, /etc/resolv.conf and /etc/hostname
+// for every service, as all of them share one network and UTS namespace.
+
+func (e *Engine) volumeDir(pod, volume string) string {
+	return filepath.Join(e.podDir(pod), "volumes", volume)
+}
+
+func (e *Engine) logDir(pod string) string { return filepath.Join(e.podDir(pod), "logs") }
+
+// writePodFiles makes the pod's directories and /etc files. It runs after
+// CNI, because /etc/hosts names the pod's IP.
+func (e *Engine) writePodFiles(rec *PodRecord) error {
+	plan := &rec.Plan
+	dir := e.podDir(plan.Name)
+	for _, d := range []string{filepath.Join(dir, "etc"), e.logDir(plan.Name)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, v := range plan.Volumes {
+		// Named volumes are world-writable like a fresh docker volume is
+		// for its first writer: services run as different users.
+		if err := os.MkdirAll(e.volumeDir(plan.Name, v), 0o777); err != nil {
+			return fmt.Errorf("creating volume %q: %w", v, err)
+		}
+		if err := os.Chmod(e.volumeDir(plan.Name, v), 0o777); err != nil {
+			return err
+		}
+	}
+	files := map[string][]byte{
+		"hosts":       hostsFile(plan, rec.IP),
+		"resolv.conf": resolvConf(plan.DNS),
+		"hostname":    []byte(plan.Hostname + "\n"),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, "etc", name), data, 0o644); err != nil {
+			return fmt.Errorf("writing pod %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// hostsFile resolves localhost, the pod's hostname (to the pod IP) and every
+// service name (to loopback: services of a pod reach each other over
+// localhost, as containers of a Kubernetes pod do).
+func hostsFile(plan *translate.PodPlan, ip string) []byte {
+	var b bytes.Buffer
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if ip != "" {
+		fmt.Fprintf(&b, "%s\t%s\n", ip, plan.Hostname)
+	}
+	names := make([]string, 0, len(plan.Services))
+	for _, s := range plan.Services {
+		if s.Name != plan.Hostname {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
+	}
+	for _, h := range plan.ExtraHosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Host)
+	}
+	return b.Bytes()
+}
+
+// resolvConf writes the compose dns settings, or the host's resolver
+// without loopback nameservers (they mean nothing inside the pod's netns).
+func resolvConf(dns translate.DNSConfig) []byte {
+	servers, search, options := dns.Servers, dns.Search, dns.Options
+	if len(servers) == 0 {
+		hs, hsearch, hopts := hostResolvConf("/etc/resolv.conf")
+		servers = hs
+		if len(search) == 0 {
+			search = hsearch
+		}
+		if len(options) == 0 {
+			options = hopts
+		}
+	}
+	var b bytes.Buffer
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	if len(options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
+	}
+	return b.Bytes()
+}
+
+func hostResolvConf(path string) (servers, search, options []string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if ip := net.ParseIP(f[1]); ip != nil && !ip.IsLoopback() {
+				servers = append(servers, f[1])
+			}
+		case "search", "domain":
+			search = f[1:]
+		case "options":
+			options = f[1:]
+		}
+	}
+	return servers, search, options
+}

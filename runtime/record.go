@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/compod/compod/translate"
+)
+
+// PodRecord is what compod keeps on disk about a pod between commands:
+// enough to tear it down (netns, CNI attachment, cgroup) even when compod,
+// the pause process or containerd's view of it is gone.
+type PodRecord struct {
+	Plan      translate.PodPlan `json:"plan"`
+	Namespace string            `json:"namespace"`
+	NetNSPath string            `json:"netnsPath,omitempty"`
+	Network   string            `json:"network,omitempty"`
+	IP        string            `json:"ip,omitempty"`
+	Cgroup    string            `json:"cgroup"`
+	Created   time.Time         `json:"created"`
+	// Ports are the published ports with host ports assigned.
+	Ports []translate.PortMapping `json:"ports,omitempty"`
+}
+
+const recordFile = "pod.json"
+
+func (e *Engine) writeRecord(rec *PodRecord) error {
+	dir := e.podDir(rec.Plan.Name)
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, recordFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing pod record: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, recordFile))
+}
+
+// ErrPodNotFound is returned for a pod compod has no record of.
+var ErrPodNotFound = errors.New("pod not found")
+
+func (e *Engine) readRecord(pod string) (*PodRecord, error) {
+	data, err := os.ReadFile(filepath.Join(e.podDir(pod), recordFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("pod %q: %w (see `compod ps`)", pod, ErrPodNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading record of pod %q: %w", pod, err)
+	}
+	var rec PodRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("reading record of pod %q: %w", pod, err)
+	}
+	return &rec, nil
+}
+
+// records returns every pod record of this engine's namespace, by name.
+func (e *Engine) records() ([]*PodRecord, error) {
+	entries, err := os.ReadDir(e.podsDir())
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var out []*PodRecord
+	for _, ent := range entries {
+		if !ent.IsDir() {
+			continue
+		}
+		rec, err := e.readRecord(ent.Name())
+		if err != nil {
+			continue // a pod directory half made or half removed: not a pod
+		}
+		if rec.Namespace == e.namespace {
+			out = append(out, rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Plan.Name < out[j].Plan.Name })
+	return out, nil
+}

@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+
+	"github.com/compod/compod/translate"
+)
+
+// Dependency conditions (compose depends_on).
+const (
+	ConditionStarted   = "service_started"
+	ConditionHealthy   = "service_healthy"
+	ConditionCompleted = "service_completed_successfully"
+)
+
+// startServices creates and starts every service once the services it
+// depends on are ready; services with no order between them start in
+// parallel. The first failure cancels the services still waiting.
+func (e *Engine) startServices(ctx context.Context, rec *PodRecord, images map[string]client.Image, pausePID uint32, rb *rollback) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	started := map[string]chan struct{}{}
+	tasks := map[string]client.Task{}
+	var mu sync.Mutex
+	for _, s := range rec.Plan.Services {
+		started[s.Name] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for i := range rec.Plan.Services {
+		svc := &rec.Plan.Services[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, dep := range svc.DependsOn {
+				ch, ok := started[dep.Service]
+				if !ok {
+					continue // an optional dependency that is not in the pod
+				}
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					return
+				}
+				if dep.Condition == ConditionCompleted {
+					mu.Lock()
+					t := tasks[dep.Service]
+					mu.Unlock()
+					if err := e.waitCompleted(ctx, t, svc.Name, dep.Service); err != nil {
+						cancel(err)
+						return
+					}
+				}
+				if dep.Condition == ConditionHealthy {
+					// Health probes come with the event monitor; until then
+					// the dependency counts as ready once started.
+					e.log.Warn("service_healthy is treated as service_started", "pod", rec.Plan.Name, "service", svc.Name, "dependency", dep.Service)
+				}
+			}
+			task, err := e.startService(ctx, rec, svc, images[svc.Name], pausePID, rb)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			mu.Lock()
+			tasks[svc.Name] = task
+			mu.Unlock()
+			close(started[svc.Name])
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// waitCompleted waits for a dependency to exit 0 (service_completed_successfully).
+func (e *Engine) waitCompleted(ctx context.Context, t client.Task, svc, dep string) error {
+	ch, err := t.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("service %q: waiting for dependency %q to complete: %w", svc, dep, err)
+	}
+	select {
+	case st := <-ch:
+		if st.ExitCode() != 0 {
+			return fmt.Errorf("service %q: field \"depends_on\": dependency %q exited with code %d, condition %s can never be met", svc, dep, st.ExitCode(), ConditionCompleted)
+		}
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// startService creates one service container and starts its task.
+func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translate.ServiceSpec, img client.Image, pausePID uint32, rb *rollback) (client.Task, error) {
+	pod := rec.Plan.Name
+	specOpts, err := e.serviceSpecOpts(ctx, rec, svc, img, pausePID)
+	if err != nil {
+		return nil, err
+	}
+	labels := maps.Clone(svc.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, map[string]string{
+		LabelPod: pod, LabelService: svc.Name, LabelRole: roleService,
+		labelComposeProject: pod, labelComposeService: svc.Name,
+	})
+	id := serviceID(pod, svc.Name)
+	ctr, err := e.client.NewContainer(ctx, id,
+		client.WithImage(img),
+		client.WithNewSnapshot(id, img),
+		client.WithNewSpec(specOpts...),
+		client.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: creating container %s: %w", svc.Name, id, err)
+	}
+	rb.add("delete container "+id, func(ctx context.Context) error { return deleteContainer(e.withNS(ctx), ctr) })
+	task, err := ctr.NewTask(ctx, e.taskIO(pod, svc.Name, svc.Tty))
+	if err != nil {
+		return nil, fmt.Errorf("service %q: creating task (check command, user, working_dir and volumes): %w", svc.Name, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return nil, fmt.Errorf("service %q: starting task: %w", svc.Name, err)
+	}
+	e.log.Info("service started", "pod", pod, "service", svc.Name, "pid", task.Pid())
+	return task, nil
+}

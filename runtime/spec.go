@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/compod/compod/cgroups"
+	"github.com/compod/compod/translate"
+)
+
+// cpuPeriod is the CFS period used to express compose `cpus` as a quota.
+const cpuPeriod = 100000
+
+// serviceSpecOpts builds the OCI spec of one service: the image's config,
+// then the compose overrides, then the pod's shared namespaces and files.
+func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *translate.ServiceSpec, img client.Image, pausePID uint32) ([]oci.SpecOpts, error) {
+	args, err := serviceArgs(ctx, img, svc)
+	if err != nil {
+		return nil, err
+	}
+	podDir := e.podDir(rec.Plan.Name)
+	opts := []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		oci.WithProcessArgs(args...),
+		seccomp.WithDefaultProfile(),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pausePID)}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)}),
+		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, svc.Name)),
+		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelService: svc.Name}),
+	}
+	if len(svc.Env) > 0 {
+		opts = append(opts, oci.WithEnv(svc.Env))
+	}
+	if svc.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(svc.WorkingDir))
+	}
+	if svc.User != "" {
+		opts = append(opts, oci.WithUser(svc.User))
+	}
+	mounts := []specs.Mount{
+		bindMount(filepath.Join(podDir, "etc", "hosts"), "/etc/hosts", false),
+		bindMount(filepath.Join(podDir, "etc", "resolv.conf"), "/etc/resolv.conf", false),
+		bindMount(filepath.Join(podDir, "etc", "hostname"), "/etc/hostname", false),
+	}
+	for _, m := range svc.Mounts {
+		switch m.Type {
+		case "bind":
+			mounts = append(mounts, bindMount(m.Source, m.Target, m.ReadOnly))
+		case "volume":
+			mounts = append(mounts, bindMount(e.volumeDir(rec.Plan.Name, m.Source), m.Target, m.ReadOnly))
+		case "tmpfs":
+			o := []string{"nosuid", "nodev", "mode=1777"}
+			if m.TmpfsSize > 0 {
+				o = append(o, fmt.Sprintf("size=%d", m.TmpfsSize))
+			}
+			if m.ReadOnly {
+				o = append(o, "ro")
+			}
+			mounts = append(mounts, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: o})
+		default:
+			return nil, fmt.Errorf("service %q: mount %s: unknown type %q", svc.Name, m.Target, m.Type)
+		}
+	}
+	opts = append(opts, oci.WithMounts(mounts))
+	if svc.MemLimit > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(svc.MemLimit)))
+	}
+	if svc.CPUs > 0 {
+		opts = append(opts, oci.WithCPUCFS(int64(svc.CPUs*cpuPeriod), cpuPeriod))
+	}
+	if svc.PidsLimit > 0 {
+		opts = append(opts, oci.WithPidsLimit(svc.PidsLimit))
+	}
+	if svc.Privileged {
+		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
+	}
+	if len(svc.CapAdd) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(capNames(svc.CapAdd)))
+	}
+	if len(svc.CapDrop) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(capNames(svc.CapDrop)))
+	}
+	if svc.ReadOnly {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	if svc.Tty {
+		opts = append(opts, oci.WithTTY)
+	}
+	return opts, nil
+}
+
+// sandboxSpecOpts builds the pause container's spec: it owns the pod's IPC
+// and UTS namespaces and joins the pinned network namespace.
+func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpts {
+	return []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		seccomp.WithDefaultProfile(),
+		oci.WithHostname(rec.Plan.Hostname),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath}),
+		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "pause")),
+		oci.WithRootFSReadonly(),
+		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
+	}
+}
+
+// serviceArgs applies compose's entrypoint/command rules to the image's:
+// an entrypoint given in compose resets the image's CMD; a command given in
+// compose replaces only the CMD.
+func serviceArgs(ctx context.Context, img client.Image, svc *translate.ServiceSpec) ([]string, error) {
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: reading config of image %s: %w", svc.Name, img.Name(), err)
+	}
+	entrypoint, cmd := spec.Config.Entrypoint, spec.Config.Cmd
+	if svc.Entrypoint != nil {
+		entrypoint, cmd = svc.Entrypoint, nil
+	}
+	if svc.Command != nil {
+		cmd = svc.Command
+	}
+	args := append(append([]string{}, entrypoint...), cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("service %q: field \"command\": no command: the image %s has no entrypoint or cmd, and none is given", svc.Name, img.Name())
+	}
+	return args, nil
+}
+
+func bindMount(src, dst string, ro bool) specs.Mount {
+	o := []string{"rbind", "rprivate"}
+	if ro {
+		o = append(o, "ro")
+	} else {
+		o = append(o, "rw")
+	}
+	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: o}
+}
+
+func capNames(caps []string) []string {
+	out := make([]string, 0, len(caps))
+	for _, c := range caps {
+		c = strings.ToUpper(c)
+		if c == "ALL" {
+			out = append(out, c)
+			continue
+		}
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	return out
+}

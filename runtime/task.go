@@ -1,0 +1,127 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+)
+
+// taskIO sends a task's output to compod's shim logger (see shimlogger.go):
+// the containerd shim runs it, so output keeps being written to the pod's
+// log files when compod itself is not running (`up -d`, executor restarts).
+func (e *Engine) taskIO(pod, name string, tty bool) cio.Creator {
+	args := map[string]string{shimLoggerArg: filepath.Join(e.logDir(pod), name)}
+	if tty {
+		return cio.TerminalBinaryIO(e.loggerBinary, args)
+	}
+	return cio.BinaryIO(e.loggerBinary, args)
+}
+
+// stopTask stops a container's task (see signalAndWait), then deletes the
+// task. It returns the exit status (0 when there was no task).
+func stopTask(ctx context.Context, ctr client.Container, sig syscall.Signal, grace time.Duration) (uint32, error) {
+	if err := signalAndWait(ctx, ctr, sig, grace); err != nil {
+		return 0, fmt.Errorf("stopping %s: %w", ctr.ID(), err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("loading task of %s: %w", ctr.ID(), err)
+	}
+	es, err := task.Delete(ctx, client.WithProcessKill)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return 0, fmt.Errorf("deleting task of %s: %w", ctr.ID(), err)
+	}
+	if es != nil {
+		return es.ExitCode(), nil
+	}
+	return 0, nil
+}
+
+// signalAndWait sends sig to a running task and waits for it to exit;
+// when grace passes first, it SIGKILLs every process of the container. The
+// task itself stays, so its exit status can still be read.
+func signalAndWait(ctx context.Context, ctr client.Container, sig syscall.Signal, grace time.Duration) error {
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil || (st.Status != client.Running && st.Status != client.Paused && st.Status != client.Created) {
+		return nil
+	}
+	// Wait before Kill, or a fast exit could be missed.
+	waitC, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-waitC:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-waitC:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deleteContainer removes a container, its task (killed) and its snapshot.
+func deleteContainer(ctx context.Context, ctr client.Container) error {
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting task of %s: %w", ctr.ID(), err)
+		}
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting container %s: %w", ctr.ID(), err)
+	}
+	return nil
+}
+
+// ParseSignal accepts "SIGTERM", "TERM" or "15".
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGTERM, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }

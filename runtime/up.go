@@ -1,0 +1,124 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+
+	"github.com/compod/compod/cgroups"
+	"github.com/compod/compod/translate"
+)
+
+// UpOptions tune one launch.
+type UpOptions struct {
+	// Pull is the pull policy for every service ("missing" by default); a
+	// service's own pull_policy wins unless this is "always" or "never".
+	Pull string
+}
+
+// Up runs a pod: images, sandbox, then services in depends_on order
+// (services with no order between them in parallel). It returns once every
+// service has started. On any failure everything it made is removed again
+// and the error says which step, service and field failed.
+func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (*PodRecord, error) {
+	ctx = e.withNS(ctx)
+	log := e.log.With("pod", plan.Name)
+	start := time.Now()
+	if err := e.clearStale(ctx, plan.Name); err != nil {
+		return nil, err
+	}
+	for _, s := range plan.Services {
+		if _, err := ParseSignal(s.StopSignal); err != nil {
+			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
+		}
+	}
+
+	rb := &rollback{log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			rb.run()
+		}
+	}()
+
+	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
+		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name)}
+	dir := e.podDir(plan.Name)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("creating pod directory: %w", err)
+	}
+	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })
+	rb.add("remove pod cgroup", func(context.Context) error { return cgroups.Remove(rec.Cgroup) })
+
+	ports, err := e.assignPorts(plan)
+	if err != nil {
+		return nil, err
+	}
+	rec.Ports = ports
+	if err := e.writeRecord(rec); err != nil {
+		return nil, err
+	}
+
+	// Images first: a missing image is the most common failure and costs
+	// nothing to roll back.
+	refs := make([]serviceRef, 0, len(plan.Services))
+	for _, s := range plan.Services {
+		ref, err := NormalizeImage(s.Image)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: field \"image\": invalid image reference %q: %w", s.Name, s.Image, err)
+		}
+		refs = append(refs, serviceRef{name: s.Name, image: ref, pullPolicy: s.PullPolicy})
+	}
+	type pauseResult struct {
+		img client.Image
+		err error
+	}
+	pauseC := make(chan pauseResult, 1)
+	go func() {
+		img, err := e.ensureSandboxImage(ctx)
+		pauseC <- pauseResult{img, err}
+	}()
+	images, err := e.ensureImages(ctx, refs, opts.Pull)
+	pause := <-pauseC
+	if err = errors.Join(err, pause.err); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
+	log.Debug("images ready", "elapsed", time.Since(start))
+
+	pausePID, err := e.createSandbox(ctx, rec, pause.img, rb)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
+
+	if err := e.startServices(ctx, rec, images, pausePID, rb); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
+	ok = true
+	log.Info("pod started", "ip", rec.IP, "services", len(plan.Services), "elapsed", time.Since(start))
+	return rec, nil
+}
+
+// clearStale makes room for a new pod of this name: a pod that has stopped
+// (every service exited) is removed, as `docker compose up` recreates
+// stopped containers; a running one is an error.
+func (e *Engine) clearStale(ctx context.Context, pod string) error {
+	st, err := e.Status(ctx, pod)
+	if errors.Is(err, ErrPodNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range st.Services {
+		if s.State == StateRunning {
+			return fmt.Errorf("pod %q is already running (service %q): run `compod down -p %s` first", pod, s.Name, pod)
+		}
+	}
+	e.log.Info("removing stopped pod before starting it again", "pod", pod)
+	return e.Down(ctx, pod, DownOptions{})
+}

@@ -1,0 +1,139 @@
+// Package translate turns compose files into a PodPlan: the complete,
+// validated description of a pod that the runtime executes. It is pure: it
+// reads the compose files and env files it is given and nothing else; it
+// never touches containerd, the network or the host's namespaces.
+package translate
+
+import "time"
+
+// PodPlan is everything the runtime needs to run one pod.
+type PodPlan struct {
+	// Name is the pod id: the compose project name. It names containers,
+	// the netns, the state directory and the cgroup.
+	Name string `json:"name"`
+	// Files are the compose files the plan came from, absolute paths.
+	Files []string `json:"files"`
+	// WorkingDir is the compose project directory (relative paths in the
+	// files were resolved against it).
+	WorkingDir string `json:"workingDir"`
+	// Services in a deterministic order that respects depends_on: every
+	// service comes after the services it depends on.
+	Services []ServiceSpec `json:"services"`
+	// Hostname is the pod's hostname (shared UTS namespace).
+	Hostname string `json:"hostname"`
+	// ExtraHosts are extra /etc/hosts entries of all services, merged.
+	ExtraHosts []HostEntry `json:"extraHosts,omitempty"`
+	// DNS is the pod's resolv.conf; empty means "copy the host's".
+	DNS DNSConfig `json:"dns"`
+	// Volumes are the named volumes used by the services: pod-local
+	// directories shared between services.
+	Volumes []string `json:"volumes,omitempty"`
+	// Ports are every published port of every service.
+	Ports []PortMapping `json:"ports,omitempty"`
+	// Warnings are things the user should know (ignored or approximated
+	// compose fields), each naming file/service/field.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ServiceSpec is one compose service, resolved.
+type ServiceSpec struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// PullPolicy is the compose pull_policy ("" when unset).
+	PullPolicy string `json:"pullPolicy,omitempty"`
+	// Entrypoint and Command override the image's. nil means "keep the
+	// image's"; a non-nil empty slice means "reset to nothing".
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	// Env is the service environment (environment + env_file, resolved),
+	// as KEY=VALUE, sorted by key. It is applied on top of the image's.
+	Env        []string          `json:"env,omitempty"`
+	WorkingDir string            `json:"workingDir,omitempty"`
+	User       string            `json:"user,omitempty"`
+	Mounts     []MountSpec       `json:"mounts,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	// StopSignal is the signal name ("SIGTERM" when unset).
+	StopSignal      string        `json:"stopSignal"`
+	StopGracePeriod time.Duration `json:"stopGracePeriod"`
+	DependsOn       []Dependency  `json:"dependsOn,omitempty"`
+	Ports           []PortMapping `json:"ports,omitempty"`
+	Healthcheck     *Healthcheck  `json:"healthcheck,omitempty"`
+	// Restart is the compose restart policy: "no", "always",
+	// "on-failure[:N]", "unless-stopped" ("" means "no").
+	Restart string `json:"restart,omitempty"`
+	// Resources.
+	MemLimit   int64    `json:"memLimit,omitempty"` // bytes, 0 = none
+	CPUs       float64  `json:"cpus,omitempty"`     // 0 = none
+	PidsLimit  int64    `json:"pidsLimit,omitempty"`
+	Privileged bool     `json:"privileged,omitempty"`
+	ReadOnly   bool     `json:"readOnly,omitempty"`
+	Tty        bool     `json:"tty,omitempty"`
+	CapAdd     []string `json:"capAdd,omitempty"`
+	CapDrop    []string `json:"capDrop,omitempty"`
+}
+
+// MountSpec is one volume of a service.
+type MountSpec struct {
+	// Type is "bind", "volume" or "tmpfs".
+	Type string `json:"type"`
+	// Source is an absolute host path (bind), a named volume (volume) or
+	// empty (tmpfs, anonymous volume).
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	// TmpfsSize is the tmpfs size in bytes, 0 = default.
+	TmpfsSize int64 `json:"tmpfsSize,omitempty"`
+}
+
+// PortMapping is one published port.
+type PortMapping struct {
+	Service       string `json:"service"`
+	HostIP        string `json:"hostIP,omitempty"` // "" = all addresses
+	HostPort      uint16 `json:"hostPort"`         // 0 = not published on the host yet (assigned later)
+	ContainerPort uint16 `json:"containerPort"`
+	Protocol      string `json:"protocol"` // "tcp" or "udp"
+}
+
+// HostEntry is one extra /etc/hosts line.
+type HostEntry struct {
+	Host string `json:"host"`
+	IP   string `json:"ip"`
+}
+
+// DNSConfig is the pod's resolver configuration.
+type DNSConfig struct {
+	Servers []string `json:"servers,omitempty"`
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
+}
+
+// Dependency is one depends_on entry.
+type Dependency struct {
+	Service string `json:"service"`
+	// Condition is "service_started", "service_healthy" or
+	// "service_completed_successfully".
+	Condition string `json:"condition"`
+	Required  bool   `json:"required"`
+}
+
+// Healthcheck is a compose (or image) healthcheck.
+type Healthcheck struct {
+	// Test is the probe as an argv: CMD form as given, CMD-SHELL form as
+	// ["/bin/sh", "-c", cmd].
+	Test          []string      `json:"test"`
+	Interval      time.Duration `json:"interval"`
+	Timeout       time.Duration `json:"timeout"`
+	Retries       int           `json:"retries"`
+	StartPeriod   time.Duration `json:"startPeriod"`
+	StartInterval time.Duration `json:"startInterval"`
+}
+
+// Service returns the service with the given name.
+func (p *PodPlan) Service(name string) (*ServiceSpec, bool) {
+	for i := range p.Services {
+		if p.Services[i].Name == name {
+			return &p.Services[i], true
+		}
+	}
+	return nil, false
+}
