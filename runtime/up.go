@@ -18,6 +18,11 @@ type UpOptions struct {
 	// Pull is the pull policy for every service ("missing" by default); a
 	// service's own pull_policy wins unless this is "always" or "never".
 	Pull string
+	// PodCPUs and PodMemoryBytes limit the whole pod (its cgroup), for a
+	// parent cgroup that carries no limits of its own (Mesos posix
+	// isolation). Zero means no pod-level limit.
+	PodCPUs        float64
+	PodMemoryBytes int64
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -53,6 +58,10 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })
 	rb.add("remove pod cgroup", func(context.Context) error { return cgroups.Remove(rec.Cgroup) })
+
+	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
+		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
+	}
 
 	ports, err := e.assignPorts(plan)
 	if err != nil {
