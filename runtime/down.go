@@ -31,6 +31,7 @@ func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 	if err != nil {
 		return err
 	}
+	e.setStopping(pod)
 	return e.stopServices(ctx, rec, opts, false)
 }
 
@@ -51,6 +52,8 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	log := e.log.With("pod", pod)
+	e.setStopping(pod)
+	defer e.unsupervise(pod)
 	var errs []error
 	if err := e.stopServices(ctx, rec, opts, true); err != nil {
 		errs = append(errs, err)

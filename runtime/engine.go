@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -40,6 +41,11 @@ type Engine struct {
 	loggerBinary string
 	cgroupParent string
 	log          *slog.Logger
+	// unhealthyPolicy says what an unhealthy service does to its pod.
+	unhealthyPolicy string
+
+	supMu sync.Mutex
+	sups  map[string]*supervisor // pods this process supervises
 }
 
 // Option configures an Engine.
@@ -69,6 +75,10 @@ func WithLoggerBinary(path string) Option { return func(e *Engine) { e.loggerBin
 // cgroup (<parent>/<pod>).
 func WithCgroupParent(path string) Option { return func(e *Engine) { e.cgroupParent = path } }
 
+// WithUnhealthyPolicy sets what an unhealthy service does: UnhealthyKill
+// (the default: the pod fails) or UnhealthyReport (only reported).
+func WithUnhealthyPolicy(p string) Option { return func(e *Engine) { e.unhealthyPolicy = p } }
+
 // WithLogger sets the structured logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
@@ -80,9 +90,14 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 		netnsDir:     DefaultNetNSDir,
 		cgroupParent: DefaultCgroupParent,
 		log:          slog.Default(),
+
+		unhealthyPolicy: UnhealthyKill,
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.unhealthyPolicy != UnhealthyKill && e.unhealthyPolicy != UnhealthyReport {
+		return nil, fmt.Errorf("unhealthy policy %q: want %q or %q", e.unhealthyPolicy, UnhealthyKill, UnhealthyReport)
 	}
 	if e.loggerBinary == "" {
 		exe, err := os.Executable()
@@ -111,8 +126,20 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases the containerd connection.
-func (e *Engine) Close() error { return e.client.Close() }
+// Close stops supervising pods (they keep running) and releases the
+// containerd connection.
+func (e *Engine) Close() error {
+	e.supMu.Lock()
+	pods := make([]string, 0, len(e.sups))
+	for p := range e.sups {
+		pods = append(pods, p)
+	}
+	e.supMu.Unlock()
+	for _, p := range pods {
+		e.unsupervise(p)
+	}
+	return e.client.Close()
+}
 
 // Client exposes the containerd client (for the event monitor and tests).
 func (e *Engine) Client() *client.Client { return e.client }

@@ -33,7 +33,12 @@ type PodState struct {
 	Reason   FailureReason
 	// Message is a human sentence: "service \"web\" exited with code 3".
 	Message string
-	// Exits are the exit codes of every service that has exited so far.
+	// Exits are the exit codes of every service that has exited (and was
+	// not restarted) so far.
 	Exits map[string]uint32
-	Time  time.Time
+	// Health is the health status of every service with a healthcheck.
+	Health map[string]string
+	// Restarts counts restarts by the restart policy, per service.
+	Restarts map[string]int
+	Time     time.Time
 }

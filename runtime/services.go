@@ -21,7 +21,7 @@ const (
 // startServices creates and starts every service once the services it
 // depends on are ready; services with no order between them start in
 // parallel. The first failure cancels the services still waiting.
-func (e *Engine) startServices(ctx context.Context, rec *PodRecord, images map[string]client.Image, pausePID uint32, rb *rollback) error {
+func (e *Engine) startServices(ctx context.Context, rec *PodRecord, sup *supervisor, images map[string]client.Image, pausePID uint32, rb *rollback) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	started := map[string]chan struct{}{}
@@ -56,9 +56,10 @@ func (e *Engine) startServices(ctx context.Context, rec *PodRecord, images map[s
 					}
 				}
 				if dep.Condition == ConditionHealthy {
-					// Health probes come with the event monitor; until then
-					// the dependency counts as ready once started.
-					e.log.Warn("service_healthy is treated as service_started", "pod", rec.Plan.Name, "service", svc.Name, "dependency", dep.Service)
+					if err := sup.waitHealthy(ctx, dep.Service); err != nil {
+						cancel(fmt.Errorf("service %q: field \"depends_on\": condition %s on %q can never be met: %w", svc.Name, ConditionHealthy, dep.Service, err))
+						return
+					}
 				}
 			}
 			task, err := e.startService(ctx, rec, svc, images[svc.Name], pausePID, rb)
@@ -66,6 +67,13 @@ func (e *Engine) startServices(ctx context.Context, rec *PodRecord, images map[s
 				cancel(err)
 				return
 			}
+			hc := svc.Healthcheck
+			if hc == nil {
+				if hc, err = imageHealthcheck(ctx, images[svc.Name]); err != nil {
+					e.log.Warn("reading the image's healthcheck", "pod", rec.Plan.Name, "service", svc.Name, "err", err)
+				}
+			}
+			sup.started(svc.Name, task, hc)
 			mu.Lock()
 			tasks[svc.Name] = task
 			mu.Unlock()

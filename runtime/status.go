@@ -45,6 +45,10 @@ type ServiceStatus struct {
 	PID      uint32    `json:"pid,omitempty"`
 	ExitCode *uint32   `json:"exitCode,omitempty"`
 	ExitedAt time.Time `json:"exitedAt,omitzero"`
+	// Health is the healthcheck status ("" when the service has none or
+	// no compod process has probed it).
+	Health   string `json:"health,omitempty"`
+	Restarts int    `json:"restarts,omitempty"`
 }
 
 // Status reads a pod's record and asks containerd about each service.
@@ -78,11 +82,13 @@ func (e *Engine) List(ctx context.Context) ([]PodStatus, error) {
 func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error) {
 	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created}
 	running, failed := 0, 0
+	mon := e.readMonitorFile(rec.Plan.Name)
 	for _, s := range rec.Plan.Services {
 		ss, err := e.serviceStatus(ctx, rec.Plan.Name, s)
 		if err != nil {
 			return nil, err
 		}
+		ss.Health, ss.Restarts = mon.Health[s.Name].Status, mon.Restarts[s.Name]
 		switch {
 		case ss.State == StateRunning || ss.State == StateCreated:
 			running++

@@ -23,6 +23,9 @@ type UpOptions struct {
 	// isolation). Zero means no pod-level limit.
 	PodCPUs        float64
 	PodMemoryBytes int64
+	// Timeout bounds the whole launch (images, sandbox, every start and
+	// depends_on condition); zero means no bound.
+	Timeout time.Duration
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -31,6 +34,12 @@ type UpOptions struct {
 // and the error says which step, service and field failed.
 func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (*PodRecord, error) {
 	ctx = e.withNS(ctx)
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout,
+			fmt.Errorf("pod %q did not start within the launch timeout of %v", plan.Name, opts.Timeout))
+		defer cancel()
+	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
 	if err := e.clearStale(ctx, plan.Name); err != nil {
@@ -46,6 +55,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	ok := false
 	defer func() {
 		if !ok {
+			e.setStopping(plan.Name) // the rollback's kills are not failures to heal
 			rb.run()
 		}
 	}()
@@ -104,7 +114,12 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
 
-	if err := e.startServices(ctx, rec, images, pausePID, rb); err != nil {
+	sup := e.supervise(rec)
+	rb.add("stop supervising", func(context.Context) error { e.unsupervise(plan.Name); return nil })
+	if err := e.startServices(ctx, rec, sup, images, pausePID, rb); err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			err = cause
+		}
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	ok = true

@@ -1,0 +1,227 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/pkg/cio"
+
+	"github.com/compod/compod/translate"
+)
+
+// Health states (docker's names).
+const (
+	HealthNone      = ""
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// healthLogSize is how many probe results are kept, as docker inspect shows.
+const (
+	healthLogSize   = 5
+	healthOutputMax = 4096
+)
+
+// HealthResult is one probe.
+type HealthResult struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exitCode"`
+	Output   string    `json:"output"`
+}
+
+// ServiceHealth is a service's health as ps and the executor see it.
+type ServiceHealth struct {
+	Status        string         `json:"status"`
+	FailingStreak int            `json:"failingStreak"`
+	Log           []HealthResult `json:"log,omitempty"`
+}
+
+// healthProber runs one service's healthcheck by exec'ing it in the
+// service's task, on the healthcheck's own schedule.
+type healthProber struct {
+	e       *Engine
+	pod     string
+	service string
+	hc      translate.Healthcheck
+	task    client.Task
+	report  func(service string, h ServiceHealth)
+	seq     atomic.Int64
+}
+
+func (p *healthProber) run(ctx context.Context) {
+	h := ServiceHealth{Status: HealthStarting}
+	p.report(p.service, h)
+	started := time.Now()
+	for {
+		inStart := p.hc.StartPeriod > 0 && time.Since(started) < p.hc.StartPeriod
+		wait := p.hc.Interval
+		if inStart && p.hc.StartInterval > 0 {
+			wait = p.hc.StartInterval
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+		res := p.probe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		h.Log = append(h.Log, res)
+		if len(h.Log) > healthLogSize {
+			h.Log = h.Log[len(h.Log)-healthLogSize:]
+		}
+		prev := h.Status
+		switch {
+		case res.ExitCode == 0:
+			h.FailingStreak = 0
+			h.Status = HealthHealthy
+		case p.hc.StartPeriod > 0 && res.Start.Sub(started) < p.hc.StartPeriod:
+			// Failures during the start period do not count.
+		default:
+			h.FailingStreak++
+			if h.FailingStreak >= max(p.hc.Retries, 1) {
+				h.Status = HealthUnhealthy
+			}
+		}
+		if h.Status != prev {
+			p.e.log.Info("health changed", "pod", p.pod, "service", p.service, "health", h.Status, "output", res.Output)
+		}
+		p.report(p.service, cloneHealth(h))
+	}
+}
+
+func cloneHealth(h ServiceHealth) ServiceHealth {
+	h.Log = append([]HealthResult(nil), h.Log...)
+	return h
+}
+
+// probe execs the healthcheck once, bounded by its timeout.
+func (p *healthProber) probe(ctx context.Context) HealthResult {
+	res := HealthResult{Start: time.Now(), ExitCode: -1}
+	defer func() { res.End = time.Now() }()
+	ctr, err := p.task.Spec(ctx)
+	if err != nil {
+		res.Output = "reading the service spec: " + err.Error()
+		return res
+	}
+	proc := *ctr.Process
+	proc.Args = p.hc.Test
+	proc.Terminal = false
+	out := &cappedBuffer{max: healthOutputMax}
+	id := fmt.Sprintf("health-%d", p.seq.Add(1))
+	pctx, cancel := context.WithTimeout(ctx, p.hc.Timeout)
+	defer cancel()
+	process, err := p.task.Exec(ctx, id, &proc, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	if err != nil {
+		res.Output = "starting the probe: " + err.Error()
+		return res
+	}
+	defer process.Delete(context.WithoutCancel(ctx), client.WithProcessKill)
+	waitC, err := process.Wait(ctx)
+	if err != nil {
+		res.Output = "waiting for the probe: " + err.Error()
+		return res
+	}
+	if err := process.Start(ctx); err != nil {
+		res.Output = "starting the probe: " + err.Error()
+		return res
+	}
+	select {
+	case st := <-waitC:
+		process.IO().Wait()
+		res.ExitCode = int(st.ExitCode())
+		res.Output = out.String()
+	case <-pctx.Done():
+		process.Kill(context.WithoutCancel(ctx), 9)
+		res.Output = fmt.Sprintf("probe timed out after %v", p.hc.Timeout)
+	}
+	return res
+}
+
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// imageHealthcheck reads a HEALTHCHECK from the image config (docker's
+// extension of the OCI config: config.Healthcheck, durations in ns).
+func imageHealthcheck(ctx context.Context, img client.Image) (*translate.Healthcheck, error) {
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := content.ReadBlob(ctx, img.ContentStore(), desc)
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Config struct {
+			Healthcheck *struct {
+				Test          []string
+				Interval      time.Duration
+				Timeout       time.Duration
+				StartPeriod   time.Duration
+				StartInterval time.Duration
+				Retries       int
+			}
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, err
+	}
+	hc := cfg.Config.Healthcheck
+	if hc == nil || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
+		return nil, nil
+	}
+	out := &translate.Healthcheck{Interval: hc.Interval, Timeout: hc.Timeout, StartPeriod: hc.StartPeriod,
+		StartInterval: hc.StartInterval, Retries: hc.Retries}
+	switch hc.Test[0] {
+	case "CMD":
+		out.Test = hc.Test[1:]
+	case "CMD-SHELL":
+		if len(hc.Test) < 2 {
+			return nil, nil
+		}
+		out.Test = []string{"/bin/sh", "-c", hc.Test[1]}
+	default:
+		out.Test = hc.Test
+	}
+	// docker's defaults for fields the image leaves at zero.
+	if out.Interval == 0 {
+		out.Interval = 30 * time.Second
+	}
+	if out.Timeout == 0 {
+		out.Timeout = 30 * time.Second
+	}
+	if out.Retries == 0 {
+		out.Retries = 3
+	}
+	if out.StartInterval == 0 {
+		out.StartInterval = 5 * time.Second
+	}
+	return out, nil
+}
