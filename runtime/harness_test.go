@@ -26,7 +26,7 @@ import (
 const testCgroupParent = "/compod-test"
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	eng      *runtime.Engine
 	client   *client.Client
@@ -36,20 +36,21 @@ type harness struct {
 
 // newHarness gives a test an engine on the private containerd with its own
 // state dir, and checks at cleanup that the test left nothing behind.
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB, extra ...runtime.Option) *harness {
 	t.Helper()
 	c := testenv.Client(t)
 	testenv.EnsureImages(t, c)
 	ctx := testenv.Context(t)
 	stateDir := t.TempDir()
-	eng, err := runtime.New(ctx, testenv.Address(),
+	opts := append([]runtime.Option{
 		runtime.WithNamespace(testenv.Namespace),
 		runtime.WithStateDir(stateDir),
 		runtime.WithCgroupParent(testCgroupParent),
 		runtime.WithLoggerBinary(testenv.CompodBinary(t)),
 		runtime.WithCNI(cni.Config{BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-	)
+	}, extra...)
+	eng, err := runtime.New(ctx, testenv.Address(), opts...)
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}
@@ -59,7 +60,7 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -197,7 +198,7 @@ func (h *harness) assertNoLeak() {
 }
 
 // waitFor polls cond (test-side only) until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -221,7 +222,7 @@ func (h *harness) logsOf(pod, service string) string {
 	return b.String()
 }
 
-func freeLoopbackPort(t *testing.T) int {
+func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

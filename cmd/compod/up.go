@@ -72,18 +72,33 @@ func cmdUp(ctx context.Context, args []string) error {
 	return foreground(ctx, sigCtx, eng, plan.Name)
 }
 
-// foreground streams the services' output until they have all exited or
-// the user interrupts, then stops the pod (keeping it for ps/logs) and
-// returns the first non-zero service exit code.
+// foreground streams the services' output and the pod's state changes
+// until the pod has finished or failed, or the user interrupts; then it
+// stops the pod (keeping it for ps/logs) and returns the failing service's
+// exit code.
 func foreground(ctx, sigCtx context.Context, eng *runtime.Engine, pod string) error {
 	logCtx, stopLogs := context.WithCancel(ctx)
 	logsDone := make(chan error, 1)
 	go func() {
 		logsDone <- eng.Logs(logCtx, pod, runtime.LogOptions{Follow: true, Prefix: true}, os.Stdout)
 	}()
-	codes, waitErr := eng.Wait(sigCtx, pod)
+	states, err := eng.Watch(sigCtx, pod)
+	if err != nil {
+		stopLogs()
+		return err
+	}
+	var final runtime.PodState
+	var prev runtime.PodState
+	for st := range states {
+		printTransition(pod, prev, st)
+		prev = st
+		if st.Phase != runtime.PhaseRunning {
+			final = st
+			break
+		}
+	}
 	if sigCtx.Err() != nil {
-		fmt.Fprintf(os.Stderr, "stopping pod %s...\n", pod)
+		fmt.Fprintf(os.Stderr, "compod: stopping pod %s\n", pod)
 	}
 	stopErr := eng.Stop(ctx, pod, runtime.DownOptions{})
 	time.Sleep(logDrain)
@@ -92,20 +107,36 @@ func foreground(ctx, sigCtx context.Context, eng *runtime.Engine, pod string) er
 	if stopErr != nil {
 		return stopErr
 	}
-	if waitErr != nil && sigCtx.Err() == nil {
-		return waitErr
-	}
-	st, err := eng.Status(ctx, pod)
-	if err != nil {
-		return err
-	}
-	for _, s := range st.Services {
-		if c, ok := codes[s.Name]; ok && c != 0 {
-			fmt.Fprintf(os.Stderr, "service %s exited with code %d\n", s.Name, c)
-			return exitError{int(c)}
+	if final.Phase == runtime.PhaseFailed {
+		fmt.Fprintf(os.Stderr, "compod: pod %s failed: %s\n", pod, final.Message)
+		if final.ExitCode != 0 {
+			return exitError{int(final.ExitCode)}
 		}
+		return exitError{1}
 	}
 	return nil
+}
+
+// printTransition tells the user what changed: health, restarts, the end.
+func printTransition(pod string, prev, st runtime.PodState) {
+	for svc, h := range st.Health {
+		if prev.Health[svc] != h {
+			fmt.Fprintf(os.Stderr, "compod: %s/%s is %s\n", pod, svc, h)
+		}
+	}
+	for svc, n := range st.Restarts {
+		if prev.Restarts[svc] != n {
+			fmt.Fprintf(os.Stderr, "compod: %s/%s restarted (%d)\n", pod, svc, n)
+		}
+	}
+	for svc, code := range st.Exits {
+		if _, seen := prev.Exits[svc]; !seen {
+			fmt.Fprintf(os.Stderr, "compod: %s/%s exited with code %d\n", pod, svc, code)
+		}
+	}
+	if st.Phase == runtime.PhaseFinished && prev.Phase != st.Phase {
+		fmt.Fprintf(os.Stderr, "compod: pod %s finished\n", pod)
+	}
 }
 
 func printStarted(rec *runtime.PodRecord) {
