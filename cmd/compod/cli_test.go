@@ -1,0 +1,240 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compod/compod/internal/testenv"
+	"github.com/compod/compod/runtime"
+)
+
+// cli runs the real compod binary against the private containerd, with a
+// state dir of the test's own.
+type cli struct {
+	t        *testing.T
+	bin      string
+	stateDir string
+	dir      string
+}
+
+func newCLI(t *testing.T) *cli {
+	c := testenv.Client(t)
+	testenv.EnsureImages(t, c)
+	return &cli{t: t, bin: testenv.CompodBinary(t), stateDir: t.TempDir(), dir: t.TempDir()}
+}
+
+func (c *cli) env() []string {
+	return append(os.Environ(),
+		"CONTAINERD_ADDRESS="+testenv.Address(),
+		"CONTAINERD_NAMESPACE="+testenv.Namespace,
+		"COMPOD_STATE_DIR="+c.stateDir,
+		"COMPOD_CNI_BIN_DIR=/usr/lib/cni:/opt/cni/bin",
+	)
+}
+
+// run runs compod and returns stdout, stderr and the exit code.
+func (c *cli) run(args ...string) (string, string, int) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env, cmd.Dir = c.env(), c.dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("compod %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// assertGone checks that a removed pod left no container, netns or state.
+func (c *cli) assertGone(pod string) {
+	c.t.Helper()
+	ctrs, err := testenv.Client(c.t).Containers(testenv.Context(c.t), `labels."compod.pod"==`+pod)
+	if err != nil || len(ctrs) != 0 {
+		c.t.Errorf("containers of %s after down: %d (%v)", pod, len(ctrs), err)
+	}
+	if _, err := os.Stat("/run/netns/compod-" + pod); err == nil {
+		c.t.Errorf("netns of %s still pinned after down", pod)
+	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", pod)); err == nil {
+		c.t.Errorf("state of %s left after down", pod)
+	}
+}
+
+func (c *cli) write(name, content string) string {
+	p := filepath.Join(c.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func TestUpDetachedPsLogsDown(t *testing.T) {
+	c := newCLI(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c.write(".env", "GREETING=hello-from-dotenv\n")
+	c.write("compose.yaml", fmt.Sprintf(`
+services:
+  web:
+    image: %s
+    command: ["-listen", ":8080"]
+    environment:
+      TESTAPP_GREETING: ${GREETING}
+    ports: ["127.0.0.1:%d:8080"]
+  talker:
+    image: %s
+    command: ["sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 3600"]
+`, testenv.TestappRef, port, testenv.BusyboxRef))
+	out, errOut, code := c.run("up", "-d", "-p", "clipod")
+	if code != 0 {
+		t.Fatalf("up -d exited %d: %s %s", code, out, errOut)
+	}
+	defer func() {
+		if _, e, code := c.run("down", "-p", "clipod"); code != 0 {
+			t.Errorf("down exited %d: %s", code, e)
+		}
+		// After down, ps knows nothing of the pod and nothing is left.
+		out, _, _ := c.run("ps", "--format", "json")
+		if strings.Contains(out, "clipod") {
+			t.Errorf("ps after down still shows the pod: %s", out)
+		}
+		c.assertGone("clipod")
+	}()
+	if !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d -> 8080/tcp", port)) || !strings.Contains(out, "ip 10.89.") {
+		t.Errorf("up -d printed %q, want the pod IP and port mapping", out)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "hello-from-dotenv") {
+		t.Errorf("web answered %q, want the greeting interpolated from .env", body)
+	}
+
+	out, _, code = c.run("ps", "--format", "json")
+	var pods []runtime.PodStatus
+	if err := json.Unmarshal([]byte(out), &pods); err != nil || code != 0 {
+		t.Fatalf("ps json: %v (exit %d): %s", err, code, out)
+	}
+	if len(pods) != 1 || pods[0].Name != "clipod" || len(pods[0].Services) != 2 || pods[0].State != runtime.PodRunning {
+		t.Fatalf("ps = %+v", pods)
+	}
+	for _, s := range pods[0].Services {
+		if s.State != runtime.StateRunning || s.PID == 0 {
+			t.Errorf("ps: %s is %s pid %d", s.Name, s.State, s.PID)
+		}
+	}
+	table, _, _ := c.run("ps")
+	if !strings.Contains(table, "clipod") || !strings.Contains(table, "running") {
+		t.Errorf("ps table:\n%s", table)
+	}
+
+	var logs string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		logs, _, _ = c.run("logs", "-p", "clipod", "talker")
+		if strings.Contains(logs, "to-stderr") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logs, "to-stdout") || !strings.Contains(logs, "to-stderr") {
+		t.Errorf("logs talker = %q", logs)
+	}
+	stdoutFile := filepath.Join(c.stateDir, "pods", "clipod", "logs", "talker.stdout.log")
+	stderrFile := filepath.Join(c.stateDir, "pods", "clipod", "logs", "talker.stderr.log")
+	if b, _ := os.ReadFile(stdoutFile); strings.TrimSpace(string(b)) != "to-stdout" {
+		t.Errorf("%s = %q", stdoutFile, b)
+	}
+	if b, _ := os.ReadFile(stderrFile); strings.TrimSpace(string(b)) != "to-stderr" {
+		t.Errorf("%s = %q", stderrFile, b)
+	}
+}
+
+// In the foreground, up prefixes output with the service name and exits
+// with the failing service's code; logs still work afterwards.
+func TestUpForegroundExitCode(t *testing.T) {
+	c := newCLI(t)
+	c.write("compose.yaml", fmt.Sprintf(`
+services:
+  worker:
+    image: %s
+    command: ["sh", "-c", "echo working; sleep 0.5; exit 3"]
+  idle:
+    image: %s
+    command: ["sleep", "3600"]
+`, testenv.BusyboxRef, testenv.BusyboxRef))
+	start := time.Now()
+	out, errOut, code := c.run("up", "-p", "fgpod")
+	defer func() {
+		c.run("down", "-p", "fgpod")
+		c.assertGone("fgpod")
+	}()
+	if code != 3 {
+		t.Errorf("up exited %d, want 3 (worker's code); stderr: %s", code, errOut)
+	}
+	if !strings.Contains(out, "worker | working") {
+		t.Errorf("foreground output %q lacks the prefixed line", out)
+	}
+	if !strings.Contains(errOut, `service "worker" exited with code 3`) {
+		t.Errorf("stderr %q does not say which service failed", errOut)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("up took %v: it should return once worker failed", took)
+	}
+	logs, _, _ := c.run("logs", "-p", "fgpod", "worker")
+	if !strings.Contains(logs, "working") {
+		t.Errorf("logs after exit = %q", logs)
+	}
+	ps, _, _ := c.run("ps", "-p", "fgpod")
+	if !strings.Contains(ps, "exited") {
+		t.Errorf("ps after foreground up:\n%s", ps)
+	}
+}
+
+// Bad input: the error names the file, service and field; nothing is made.
+func TestUpBadInput(t *testing.T) {
+	c := newCLI(t)
+	f := c.write("bad.yaml", `
+services:
+  web:
+    build: .
+`)
+	_, errOut, code := c.run("up", "-d", "-f", f, "-p", "badpod")
+	if code == 0 {
+		t.Fatal("up with a build-only service succeeded")
+	}
+	for _, want := range []string{"bad.yaml", `"web"`, "build"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error %q does not name %q", errOut, want)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.stateDir, "pods")); len(ents) != 0 {
+		t.Errorf("a failed up left pod state: %v", ents)
+	}
+	_, errOut, code = c.run("up", "-d", "-f", filepath.Join(c.dir, "missing.yaml"))
+	if code == 0 || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("missing file: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = c.run("down", "-p", "nosuchpod")
+	if code == 0 || !strings.Contains(errOut, "nosuchpod") {
+		t.Errorf("down of an unknown pod: exit %d, %q", code, errOut)
+	}
+}
