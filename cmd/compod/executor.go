@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/compod/compod/cgroups"
+	"github.com/compod/compod/cni"
+	"github.com/compod/compod/executor"
+	"github.com/compod/compod/runtime"
+	"github.com/compod/compod/translate"
+)
+
+// cmdExecutor runs compod as a Mesos custom executor (the agent starts it
+// as ExecutorInfo.command). Settings: the agent's MESOS_* environment, the
+// config file (--config, else $COMPOD_CONFIG, else /etc/compod/executor.yaml
+// when it exists) and the global flags; a flag given on the command line
+// wins over the config file, which wins over the CONTAINERD_*/COMPOD_*
+// environment and the defaults. See docs/mesos.md.
+func cmdExecutor(ctx context.Context, args []string) error {
+	var g globals
+	fs := newFlags("executor", &g)
+	configPath := fs.String("config", envOr("COMPOD_CONFIG", ""), "config file, YAML or JSON (default "+executor.DefaultConfigFile+" when it exists)")
+	if err := fs.Parse(args); err != nil {
+		return errors.Join(errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return errors.Join(errUsage, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	env, err := executor.EnvFromOS()
+	if err != nil {
+		return err
+	}
+	fc, err := loadExecutorConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	applyExecutorConfig(fs, &g, fc)
+
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return fmt.Errorf("reading own cgroup: %w", err)
+	}
+	parent, err := cgroups.MesosParent(string(self))
+	if err != nil {
+		return err
+	}
+	cgroupParent := parent
+	if cgroupParent == "" {
+		cgroupParent = runtime.DefaultCgroupParent
+	}
+	stateDir, err := filepath.Abs(g.stateDir)
+	if err != nil {
+		return err
+	}
+	opts := []runtime.Option{
+		runtime.WithNamespace(g.namespace),
+		runtime.WithStateDir(stateDir),
+		runtime.WithNetNSDir(g.netnsDir),
+		runtime.WithSandboxImage(g.sandboxImage),
+		runtime.WithLogger(log),
+		runtime.WithCNI(cni.Config{ConfDir: g.cniConfDir, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}),
+		runtime.WithCgroupParent(cgroupParent),
+	}
+	if fc.UnhealthyPolicy != "" {
+		opts = append(opts, runtime.WithUnhealthyPolicy(fc.UnhealthyPolicy))
+	}
+	eng, err := runtime.New(ctx, g.address, opts...)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	x, err := executor.New(executor.Options{
+		Env:                env,
+		Engine:             eng,
+		Load:               loadPlan,
+		CgroupParent:       parent,
+		Pull:               fc.Pull,
+		PluginOrder:        fc.PluginOrder,
+		LaunchTimeout:      time.Duration(fc.LaunchTimeout),
+		TerminalAckTimeout: time.Duration(fc.TerminalAckTimeout),
+		Log:                log,
+	})
+	if err != nil {
+		return err
+	}
+	// SIGTERM (the agent, or an operator) stops the pods before exiting.
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return x.Run(sigCtx)
+}
+
+func loadExecutorConfig(path string) (executor.FileConfig, error) {
+	if path == "" {
+		if _, err := os.Stat(executor.DefaultConfigFile); err != nil {
+			return executor.FileConfig{}, nil
+		}
+		path = executor.DefaultConfigFile
+	}
+	return executor.LoadFile(path)
+}
+
+// applyExecutorConfig puts the config file's settings into the global
+// flags that were not given on the command line.
+func applyExecutorConfig(fs *flag.FlagSet, g *globals, fc executor.FileConfig) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	set := func(flag string, dst *string, v string) {
+		if v != "" && !given[flag] {
+			*dst = v
+		}
+	}
+	set("address", &g.address, fc.Containerd.Address)
+	set("namespace", &g.namespace, fc.Containerd.Namespace)
+	set("state-dir", &g.stateDir, fc.StateDir)
+	set("netns-dir", &g.netnsDir, fc.NetNSDir)
+	set("cni-conf-dir", &g.cniConfDir, fc.CNI.ConfDir)
+	set("cni-bin-dir", &g.cniBinDir, strings.Join(fc.CNI.BinDirs, ":"))
+	set("sandbox-image", &g.sandboxImage, fc.SandboxImage)
+	set("log-level", &g.logLevel, strings.ToLower(fc.LogLevel))
+}
+
+// loadPlan is the executor's compose loader: translate.Load.
+func loadPlan(ctx context.Context, req executor.LoadRequest) (*translate.PodPlan, error) {
+	return translate.Load(ctx, translate.LoadOptions{Files: req.Files, ProjectName: req.Project, WorkingDir: req.WorkingDir})
+}

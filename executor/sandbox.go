@@ -1,0 +1,272 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/compod/compod/translate"
+)
+
+// Task labels compod reads.
+const (
+	// LabelFileName is dce-go's label: comma-separated compose files,
+	// relative to the sandbox.
+	LabelFileName = "fileName"
+	// LabelFiles is compod's own name for the same thing.
+	LabelFiles = "compod.files"
+	// LabelPluginOrder (dce-go's `pluginorder`) and LabelPlugins set the
+	// order of the launch-time plugins, comma-separated.
+	LabelPluginOrder = "pluginorder"
+	LabelPlugins     = "compod.plugins"
+)
+
+// Files the executor writes into the sandbox.
+const (
+	// PlanFile is the effective pod plan (compose files merged,
+	// interpolated, host ports assigned), for debugging.
+	PlanFile = "compod-plan.json"
+	// PortsFile is the host port mapping.
+	PortsFile = "ports.json"
+)
+
+// maxPodName is the longest pod name the executor makes.
+const maxPodName = 40
+
+// PodName derives a valid pod name ([a-z0-9][a-z0-9_-]*, at most 40
+// characters) from the task id: the id, lowercased, with other characters
+// replaced by '-', shortened, plus a hash of framework and task id so that
+// two tasks never share a pod.
+func PodName(frameworkID, taskID string) string {
+	sum := sha256.Sum256([]byte(frameworkID + "\x00" + taskID))
+	suffix := hex.EncodeToString(sum[:4])
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(taskID) {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_'
+		if !ok {
+			if b.Len() > 0 && !dash {
+				b.WriteByte('-')
+				dash = true
+			}
+			continue
+		}
+		if b.Len() == 0 && r == '_' {
+			continue
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	base := b.String()
+	if n := maxPodName - len(suffix) - 1; len(base) > n {
+		base = base[:n]
+	}
+	base = strings.TrimRight(base, "-_")
+	if base == "" {
+		return "task-" + suffix
+	}
+	return base + "-" + suffix
+}
+
+func taskLabel(info mesos.TaskInfo, keys ...string) (key, value string, ok bool) {
+	if info.Labels == nil {
+		return "", "", false
+	}
+	for _, k := range keys {
+		for _, l := range info.Labels.Labels {
+			if l.Key == k && l.Value != nil && strings.TrimSpace(*l.Value) != "" {
+				return k, *l.Value, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ComposeFiles returns the absolute paths of the task's compose files (label
+// fileName or compod.files, relative to the sandbox), checking that they
+// exist.
+func ComposeFiles(info mesos.TaskInfo, sandbox string) ([]string, error) {
+	key, v, ok := taskLabel(info, LabelFileName, LabelFiles)
+	if !ok {
+		return nil, fmt.Errorf("task %q names no compose file: set the task label %q (or %q) to the compose files, comma-separated, relative to the sandbox (e.g. \"docker-compose.yml,docker-compose.override.yml\")",
+			info.TaskID.Value, LabelFileName, LabelFiles)
+	}
+	var files []string
+	for _, f := range splitList(v) {
+		p := f
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(sandbox, p)
+		}
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("compose file %q (task label %q) is not in the sandbox %s: add it to the task's fetch URIs", f, key, sandbox)
+		case err != nil:
+			return nil, fmt.Errorf("compose file %q (task label %q): %w", f, key, err)
+		case fi.IsDir():
+			return nil, fmt.Errorf("compose file %q (task label %q) is a directory", f, key)
+		}
+		files = append(files, p)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("task label %q is empty: give comma-separated compose file paths", key)
+	}
+	return files, nil
+}
+
+// prepare turns the TaskInfo into a pod plan with host ports assigned and
+// writes the plan into the sandbox. Nothing is created on the host.
+func (t *task) prepare() (*translate.PodPlan, error) {
+	x := t.x
+	sandbox := x.o.Env.Sandbox
+	files, err := ComposeFiles(t.info, sandbox)
+	if err != nil {
+		return nil, err
+	}
+	order := x.o.PluginOrder
+	if _, v, ok := taskLabel(t.info, LabelPluginOrder, LabelPlugins); ok {
+		order = splitList(v)
+	}
+	plan, err := x.o.Load(context.Background(), LoadRequest{Files: files, Project: t.pod, WorkingDir: sandbox, PluginOrder: order})
+	if err != nil {
+		return nil, fmt.Errorf("loading compose files %s: %w", strings.Join(relTo(sandbox, files), ", "), err)
+	}
+	plan.Name = t.pod
+	for _, w := range plan.Warnings {
+		t.log.Warn("compose", "warning", w)
+	}
+	assigned, err := AssignHostPorts(plan.Ports, OfferedPorts(t.info.Resources))
+	if err != nil {
+		return nil, err
+	}
+	applyHostPorts(plan, assigned)
+	if err := writeJSON(sandbox, PlanFile, plan); err != nil {
+		t.log.Warn("writing the pod plan to the sandbox", "err", err)
+	}
+	return plan, nil
+}
+
+func relTo(dir string, files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		if r, err := filepath.Rel(dir, f); err == nil && !strings.HasPrefix(r, "..") {
+			out[i] = r
+		} else {
+			out[i] = f
+		}
+	}
+	return out
+}
+
+func writeJSON(dir, name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// logLink is one service log file made visible in the sandbox.
+type logLink struct {
+	target, link string
+	symlink      bool // else a hard link
+}
+
+// linkLogs makes each service's stdout and stderr visible in the sandbox as
+// <service>.stdout and <service>.stderr. The runtime writes them under its
+// state dir; a hard link (same file system) keeps them when the pod is
+// removed; across file systems a symlink is made, and replaced by a copy
+// before the pod is removed.
+func (t *task) linkLogs(plan *translate.PodPlan) []logLink {
+	var out []logLink
+	for _, s := range plan.Services {
+		_, stdout, stderr := t.x.o.Engine.LogFiles(t.pod, s.Name)
+		for _, l := range []logLink{
+			{target: stdout, link: filepath.Join(t.x.o.Env.Sandbox, s.Name+".stdout")},
+			{target: stderr, link: filepath.Join(t.x.o.Env.Sandbox, s.Name+".stderr")},
+		} {
+			os.Remove(l.link)
+			if _, err := os.Stat(l.target); errors.Is(err, os.ErrNotExist) {
+				// Not written yet: create it so that both names share it.
+				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+					f.Close()
+				}
+			}
+			err := os.Link(l.target, l.link)
+			if err != nil {
+				var errno syscall.Errno
+				if !errors.As(err, &errno) || (errno != syscall.EXDEV && errno != syscall.EPERM) {
+					t.log.Warn("linking service log into the sandbox", "file", l.link, "err", err)
+				}
+				if err := os.Symlink(l.target, l.link); err != nil {
+					t.log.Warn("linking service log into the sandbox", "file", l.link, "err", err)
+					continue
+				}
+				l.symlink = true
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// keepLogs replaces symlinked logs with copies, before the pod (and its log
+// files) is removed.
+func (t *task) keepLogs() {
+	t.mu.Lock()
+	links := t.links
+	t.mu.Unlock()
+	for _, l := range links {
+		if !l.symlink {
+			continue
+		}
+		if err := copyFile(l.target, l.link); err != nil {
+			t.log.Warn("copying service log into the sandbox", "file", l.link, "err", err)
+		}
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
