@@ -1,0 +1,102 @@
+package cni
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// compod's default network: a bridge with NAT to the outside, published
+// ports and per-pod firewall rules, all from the reference plugins.
+const (
+	DefaultNetworkName = "compod"
+	DefaultBridge      = "compod0"
+	DefaultSubnet      = "10.89.0.0/16"
+	// DefaultCNIVersion is the newest spec version Debian's
+	// containernetworking-plugins 1.1.1 speak (bridge, host-local, portmap,
+	// firewall and loopback all support 1.0.0; firewall nothing below 0.4.0).
+	DefaultCNIVersion = "1.0.0"
+	defaultConfName   = "10-compod.conflist"
+)
+
+// DefaultConfList is the default network's conflist, with host-local's
+// reservations kept in ipamDir.
+func DefaultConfList(ipamDir string) []byte {
+	type m = map[string]any
+	conf := m{
+		"cniVersion": DefaultCNIVersion,
+		"name":       DefaultNetworkName,
+		"plugins": []m{
+			{
+				"type":        "bridge",
+				"bridge":      DefaultBridge,
+				"isGateway":   true,
+				"ipMasq":      true,
+				"hairpinMode": true,
+				"ipam": m{
+					"type":    "host-local",
+					"ranges":  [][]m{{{"subnet": DefaultSubnet}}},
+					"routes":  []m{{"dst": "0.0.0.0/0"}},
+					"dataDir": ipamDir,
+				},
+			},
+			{
+				"type":         "portmap",
+				"capabilities": m{"portMappings": true},
+				// snat makes host-local (127.0.0.1) and hairpin
+				// connections to published ports work.
+				"snat": true,
+			},
+			{
+				"type":    "firewall",
+				"backend": "iptables",
+			},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// writeDefaultConf writes the default conflist under stateDir unless it is
+// already there with the same content, and returns its path.
+func writeDefaultConf(stateDir string) (string, error) {
+	confDir := filepath.Join(stateDir, "cni", "net.d")
+	ipamDir := filepath.Join(stateDir, "cni", "ipam")
+	file := filepath.Join(confDir, defaultConfName)
+	want := DefaultConfList(ipamDir)
+	if have, err := os.ReadFile(file); err == nil && bytes.Equal(have, want) {
+		return file, nil
+	}
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return "", fmt.Errorf("writing compod's default CNI network: %w", err)
+	}
+	if err := os.MkdirAll(ipamDir, 0o700); err != nil {
+		return "", fmt.Errorf("writing compod's default CNI network: %w", err)
+	}
+	// Write and rename, so a concurrent compod never reads half a file.
+	tmp, err := os.CreateTemp(confDir, ".tmp-"+defaultConfName+"-")
+	if err != nil {
+		return "", fmt.Errorf("writing compod's default CNI network: %w", err)
+	}
+	_, werr := tmp.Write(want)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), file)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("writing compod's default CNI network %s: %w", file, werr)
+	}
+	return file, nil
+}
