@@ -49,7 +49,11 @@ type Loader func(ctx context.Context, req LoadRequest) (*translate.PodPlan, erro
 type Options struct {
 	Env    Env
 	Engine Engine
-	Load   Loader
+	// EngineErr, when set, says why there is no engine (containerd is
+	// unreachable, ...): the executor still subscribes, and fails every
+	// task with this reason instead of leaving the agent to time out.
+	EngineErr error
+	Load      Loader
 	// CgroupParent is the executor's Mesos container cgroup (see
 	// cgroups.MesosParent) that the engine creates pods beneath; "" means
 	// the agent does not isolate with cgroups, so the executor bounds each
@@ -88,8 +92,8 @@ type Executor struct {
 
 // New checks the options and prepares an executor.
 func New(o Options) (*Executor, error) {
-	if o.Engine == nil || o.Load == nil {
-		return nil, errors.New("executor: Engine and Load are required")
+	if (o.Engine == nil && o.EngineErr == nil) || o.Load == nil {
+		return nil, errors.New("executor: Engine (or EngineErr) and Load are required")
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()

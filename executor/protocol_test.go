@@ -334,3 +334,18 @@ func TestPodName(t *testing.T) {
 		t.Errorf("PodName keeps the task id readable: %q", n)
 	}
 }
+
+func TestEngineUnavailable(t *testing.T) {
+	h := newHarness(t, func(o *Options) {
+		o.Engine = nil
+		o.EngineErr = errors.New("connecting to containerd at /nope.sock: no such file")
+	})
+	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
+	st := h.agent.waitState("t", mesos.TASK_FAILED, 5*time.Second)
+	if !strings.Contains(st.GetMessage(), "/nope.sock") || st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED {
+		t.Errorf("got %v %q", st.GetReason(), st.GetMessage())
+	}
+	if err := h.waitExit(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -168,7 +169,7 @@ func (x *Executor) serve(ctx context.Context) (subscribed bool, err error) {
 	for {
 		var ev executor.Event
 		if err := resp.Decode(&ev); err != nil {
-			if !subscribed && err.Error() == "EOF" {
+			if !subscribed && errors.Is(err, io.EOF) {
 				err = errors.New("the agent closed the subscription before SUBSCRIBED")
 			}
 			return subscribed, err

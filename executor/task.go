@@ -89,14 +89,23 @@ func (x *Executor) launch(info mesos.TaskInfo) {
 	t.log = x.log.With("task", id, "pod", t.pod)
 	x.tasks[id] = t
 	x.launched = true
-	refuse := x.shutdown || x.exiting
+	refuse := ""
+	reason := mesos.REASON_EXECUTOR_TERMINATED
+	switch {
+	case x.shutdown || x.exiting:
+		refuse = "the compod executor is shutting down; launch the task again"
+	case x.o.EngineErr != nil:
+		refuse = "compod cannot run pods on this agent: " + x.o.EngineErr.Error()
+		reason = mesos.REASON_CONTAINER_LAUNCH_FAILED
+	}
 	x.wg.Add(1)
 	x.mu.Unlock()
-	if refuse {
+	if refuse != "" {
 		go func() {
 			defer x.wg.Done()
 			defer close(t.done)
-			t.end(mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "the compod executor is shutting down; launch the task again", nil)
+			t.send(mesos.TASK_STARTING, nil, "", nil)
+			t.end(mesos.TASK_FAILED, reason.Enum(), refuse, nil)
 		}()
 		return
 	}

@@ -77,15 +77,21 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	if fc.UnhealthyPolicy != "" {
 		opts = append(opts, runtime.WithUnhealthyPolicy(fc.UnhealthyPolicy))
 	}
-	eng, err := runtime.New(ctx, g.address, opts...)
-	if err != nil {
-		return err
+	// Without an engine the executor still subscribes, so that every task
+	// fails with the reason instead of an agent registration timeout.
+	var engine executor.Engine
+	eng, engErr := runtime.New(ctx, g.address, opts...)
+	if engErr != nil {
+		log.Error("cannot run pods", "err", engErr)
+	} else {
+		defer eng.Close()
+		engine = eng
 	}
-	defer eng.Close()
 
 	x, err := executor.New(executor.Options{
 		Env:                env,
-		Engine:             eng,
+		Engine:             engine,
+		EngineErr:          engErr,
 		Load:               loadPlan,
 		CgroupParent:       parent,
 		Pull:               fc.Pull,
