@@ -35,10 +35,15 @@ type Config struct {
 	// ["/opt/cni/bin", "/usr/lib/cni"].
 	BinDirs []string
 	// StateDir is compod's state dir (required). The default network's
-	// conflist is written to <StateDir>/cni/net.d, its host-local IPAM
-	// data goes to <StateDir>/cni/ipam and libcni's result cache (which
-	// DEL needs) to <StateDir>/cni/cache.
+	// conflist is written to <StateDir>/cni/net.d and libcni's result
+	// cache (which DEL needs) to <StateDir>/cni/cache.
 	StateDir string
+	// IPAMDir holds the default network's host-local IP reservations.
+	// Default DefaultIPAMDir. It is host-wide, not per state dir: every
+	// compod on a host shares the compod0 bridge and its subnet, so two
+	// state dirs (a developer's and an executor's, or two executors) must
+	// not hand out the same address.
+	IPAMDir string
 	// IfName is the pod's interface name. Default "eth0".
 	IfName string
 }
@@ -114,7 +119,7 @@ func New(cfg Config) (*Network, error) {
 	})
 
 	if cfg.ConfDir == "" {
-		n.file, err = writeDefaultConf(stateDir)
+		n.file, err = writeDefaultConf(stateDir, cfg.IPAMDir)
 		if err != nil {
 			return nil, err
 		}

@@ -116,7 +116,7 @@ func TestDefaultConfWrittenUnderStateDir(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 	file := filepath.Join(stateDir, "cni", "net.d", "10-compod.conflist")
-	want := cni.DefaultConfList(filepath.Join(stateDir, "cni", "ipam"))
+	want := cni.DefaultConfList(cni.DefaultIPAMDir)
 	got, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestDefaultConfWrittenUnderStateDir(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s =\n%s\nwant\n%s", file, got, want)
 	}
-	for _, s := range []string{`"cniVersion": "1.0.0"`, `"bridge": "compod0"`, `"subnet": "10.89.0.0/16"`, `"dst": "0.0.0.0/0"`, `"portMappings": true`, `"snat": true`, `"backend": "iptables"`, `"hairpinMode": true`, `"ipMasq": true`, `"isGateway": true`, filepath.Join(stateDir, "cni", "ipam")} {
+	for _, s := range []string{`"cniVersion": "1.0.0"`, `"bridge": "compod0"`, `"subnet": "10.89.0.0/16"`, `"dst": "0.0.0.0/0"`, `"portMappings": true`, `"snat": true`, `"backend": "iptables"`, `"hairpinMode": true`, `"ipMasq": true`, `"isGateway": true`, cni.DefaultIPAMDir} {
 		if !bytes.Contains(got, []byte(s)) {
 			t.Errorf("default conflist lacks %s", s)
 		}

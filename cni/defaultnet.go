@@ -62,11 +62,17 @@ func DefaultConfList(ipamDir string) []byte {
 	return append(b, '\n')
 }
 
+// DefaultIPAMDir is where the default network's IP reservations live: on
+// tmpfs, so they go with the pods' netns at reboot.
+const DefaultIPAMDir = "/run/compod/cni/ipam"
+
 // writeDefaultConf writes the default conflist under stateDir unless it is
 // already there with the same content, and returns its path.
-func writeDefaultConf(stateDir string) (string, error) {
+func writeDefaultConf(stateDir, ipamDir string) (string, error) {
 	confDir := filepath.Join(stateDir, "cni", "net.d")
-	ipamDir := filepath.Join(stateDir, "cni", "ipam")
+	if ipamDir == "" {
+		ipamDir = DefaultIPAMDir
+	}
 	file := filepath.Join(confDir, defaultConfName)
 	want := DefaultConfList(ipamDir)
 	if have, err := os.ReadFile(file); err == nil && bytes.Equal(have, want) {

@@ -17,13 +17,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compod/compod/cni"
 )
 
 // State is the host's CNI-related state at one moment.
 type State struct {
 	NetNS    []string // pins in /run/netns and the extra pin dirs (full paths)
 	Veths    []string // host interfaces named veth*
-	IPAM     []string // host-local reservations under <stateDir>/cni/ipam (relative)
+	IPAM     []string // host-local reservations under cni.DefaultIPAMDir (relative)
 	Cache    []string // libcni result cache entries under <stateDir>/cni/cache
 	Chains   []string // iptables "table/chain" for chains named CNI-*
 	Rules    []string // iptables "table: -A ..." rules in or jumping to CNI-* chains
@@ -73,7 +75,7 @@ func snapshot(stateDir string, pinDirs []string) (State, error) {
 		}
 	}
 	if stateDir != "" {
-		if s.IPAM, err = files(filepath.Join(stateDir, "cni", "ipam"), func(name string) bool {
+		if s.IPAM, err = files(cni.DefaultIPAMDir, func(name string) bool {
 			return name != "lock" && !strings.HasPrefix(name, "last_reserved_ip")
 		}); err != nil {
 			return s, err
@@ -175,7 +177,7 @@ func (s State) Leaks(after State) []string {
 	}
 	add("netns pins", added(s.NetNS, after.NetNS, nil))
 	add("veths", added(s.Veths, after.Veths, nil))
-	add("host-local IPAM reservations (under "+filepath.Join(after.stateDir, "cni", "ipam")+")", added(s.IPAM, after.IPAM, nil))
+	add("host-local IPAM reservations (under "+cni.DefaultIPAMDir+")", added(s.IPAM, after.IPAM, nil))
 	add("libcni cache entries (under "+filepath.Join(after.stateDir, "cni", "cache")+")", added(s.Cache, after.Cache, nil))
 	add("iptables chains", added(s.Chains, after.Chains, func(c string) bool { return !sharedChains[c] }))
 	rules := added(s.Rules, after.Rules, perPodRule)
