@@ -91,6 +91,14 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		write(&executor.Event{Type: executor.Event_SUBSCRIBED, Subscribed: &executor.Event_Subscribed{
 			AgentInfo: mesos.AgentInfo{Hostname: "fake"}}})
+		// Like the agent, take over the resent updates and acknowledge them.
+		a.mu.Lock()
+		if a.autoAck {
+			for _, u := range c.Subscribe.UnacknowledgedUpdates {
+				stream <- &executor.Event{Type: executor.Event_ACKNOWLEDGED, Acknowledged: &executor.Event_Acknowledged{TaskID: u.Status.TaskID, UUID: u.Status.UUID}}
+			}
+		}
+		a.mu.Unlock()
 		for {
 			select {
 			case ev := <-stream:
@@ -185,6 +193,9 @@ func (a *fakeAgent) waitState(task string, state mesos.TaskState, d time.Duratio
 			if u.TaskID.Value == task && *u.State == state {
 				got = u
 				return true
+			}
+			if u.TaskID.Value == task && isTerminal(*u.State) {
+				a.t.Fatalf("waiting for %s %v, got terminal %v: %s", task, state, *u.State, u.GetMessage())
 			}
 		}
 		return false
@@ -432,4 +443,12 @@ func (h *harness) taskInfo(id string, files map[string]string, ports ...[2]uint6
 
 func (h *harness) launch(info mesos.TaskInfo) {
 	h.agent.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: info}})
+}
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST, mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE:
+		return true
+	}
+	return false
 }

@@ -149,7 +149,7 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	}
 	plan, err := x.o.Load(context.Background(), LoadRequest{Files: files, Project: t.pod, WorkingDir: sandbox, PluginOrder: order})
 	if err != nil {
-		return nil, fmt.Errorf("loading compose files %s: %w", strings.Join(relTo(sandbox, files), ", "), err)
+		return nil, fmt.Errorf("compose: %w", err)
 	}
 	plan.Name = t.pod
 	for _, w := range plan.Warnings {
@@ -164,18 +164,6 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 		t.log.Warn("writing the pod plan to the sandbox", "err", err)
 	}
 	return plan, nil
-}
-
-func relTo(dir string, files []string) []string {
-	out := make([]string, len(files))
-	for i, f := range files {
-		if r, err := filepath.Rel(dir, f); err == nil && !strings.HasPrefix(r, "..") {
-			out[i] = r
-		} else {
-			out[i] = f
-		}
-	}
-	return out
 }
 
 func writeJSON(dir, name string, v any) error {
