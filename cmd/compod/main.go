@@ -57,11 +57,12 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	}
 	commands := map[string]func(context.Context, []string) error{
-		"up":      cmdUp,
-		"down":    cmdDown,
-		"ps":      cmdPs,
-		"logs":    cmdLogs,
-		"version": cmdVersion,
+		"up":       cmdUp,
+		"down":     cmdDown,
+		"ps":       cmdPs,
+		"logs":     cmdLogs,
+		"version":  cmdVersion,
+		"executor": cmdExecutor,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
