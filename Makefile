@@ -1,0 +1,43 @@
+# compod. Everything runs as root on Debian 12 (see hack/setup.sh).
+GO ?= go
+export COMPOD_TEST_CONTAINERD ?= /run/compod-test/containerd.sock
+export COMPOD_TEST_REGISTRY ?= 127.0.0.1:5000
+
+PAUSE := internal/pauseimage/bin/pause
+
+.PHONY: all pause build setup test bench demo clean
+
+all: build
+
+# The pause binary is embedded into compod (internal/pauseimage).
+pause:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(PAUSE) ./cmd/compod-pause
+
+build: pause
+	$(GO) build -o bin/compod ./cmd/compod
+
+setup:
+	hack/setup.sh
+
+# The private containerd and registry are stopped at the end whatever the
+# outcome; the exit code is go test's.
+test: setup pause
+	status=0; \
+	{ hack/containerd.sh start && hack/registry.sh start && \
+	  $(GO) test -count=1 -timeout 40m ./...; } || status=$$?; \
+	hack/registry.sh stop || true; \
+	hack/containerd.sh stop || true; \
+	exit $$status
+
+# Placeholder until the benchmarks get their own target.
+bench: setup pause
+	status=0; \
+	{ hack/containerd.sh start && $(GO) test -run '^$$' -bench . ./...; } || status=$$?; \
+	hack/containerd.sh stop || true; \
+	exit $$status
+
+demo:
+	hack/demo.sh
+
+clean:
+	rm -rf bin $(PAUSE)
