@@ -1,9 +1,14 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // MesosParent finds, in the content of /proc/self/cgroup, the cgroup of the
@@ -78,4 +83,40 @@ func mesosContainer(p string) string {
 		return ""
 	}
 	return "/" + strings.Join(segs[:end+1], "/")
+}
+
+// RemoveCreatedParents removes the executor's Mesos container cgroup
+// (parent) from the hierarchies where the executor does not live itself:
+// the agent only creates /mesos/<container-id> in the hierarchies it
+// isolates, and runc creates it in the others when it puts a pod beneath
+// it; nobody else would remove it. Only empty cgroups are removed (rmdir),
+// so a hierarchy still in use is left alone. procSelfCgroup is the content
+// of /proc/self/cgroup.
+func RemoveCreatedParents(parent, procSelfCgroup string) error {
+	if parent == "" {
+		return nil
+	}
+	own := map[string]bool{} // v1 controller lists (and "" for v2) the process is in parent on
+	for _, line := range strings.Split(procSelfCgroup, "\n") {
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) == 3 && (parts[2] == parent || strings.HasPrefix(parts[2], parent+"/")) {
+			own[parts[1]] = true
+		}
+	}
+	hs, err := Hierarchies()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, h := range hs {
+		key := strings.Join(h.Controllers, ",")
+		if own[key] {
+			continue
+		}
+		dir := filepath.Join(h.Mount, parent)
+		if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENOTEMPTY) {
+			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -150,6 +150,17 @@ func (e *e2e) cleanup() {
 			e.t.Errorf("the executor's Mesos cgroup is not empty (pod cgroups leaked?): %v", err)
 		}
 	}
+	// In the hierarchies the "agent" does not manage, runc made
+	// /mesos/<cid> for the pods; the executor must have removed it.
+	hs, _ := cgroups.Hierarchies()
+	for _, h := range hs {
+		d := filepath.Join(h.Mount, "mesos", e.cid)
+		if _, err := os.Stat(d); err == nil {
+			e.t.Errorf("leaked cgroup %s", d)
+			os.Remove(d)
+		}
+		os.Remove(filepath.Join(h.Mount, "mesos")) // only if empty
+	}
 }
 
 func (e *e2e) containers() []string {

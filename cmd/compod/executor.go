@@ -106,7 +106,13 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	// SIGTERM (the agent, or an operator) stops the pods before exiting.
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return x.Run(sigCtx)
+	runErr := x.Run(sigCtx)
+	// runc made /mesos/<cid> in the hierarchies the agent does not manage;
+	// the pods are gone, so remove those (empty) cgroups again.
+	if err := cgroups.RemoveCreatedParents(parent, string(self)); err != nil {
+		log.Warn("removing leftover cgroups", "err", err)
+	}
+	return runErr
 }
 
 func loadExecutorConfig(path string) (executor.FileConfig, error) {
