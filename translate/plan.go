@@ -42,9 +42,10 @@ type ServiceSpec struct {
 	// PullPolicy is the compose pull_policy ("" when unset).
 	PullPolicy string `json:"pullPolicy,omitempty"`
 	// Entrypoint and Command override the image's. nil means "keep the
-	// image's"; a non-nil empty slice means "reset to nothing".
-	Entrypoint []string `json:"entrypoint,omitempty"`
-	Command    []string `json:"command,omitempty"`
+	// image's"; a non-nil empty slice means "reset to nothing". No
+	// omitempty: JSON must keep null and [] apart (the plan is saved).
+	Entrypoint []string `json:"entrypoint"`
+	Command    []string `json:"command"`
 	// Env is the service environment (environment + env_file, resolved),
 	// as KEY=VALUE, sorted by key. It is applied on top of the image's.
 	Env        []string          `json:"env,omitempty"`
@@ -57,7 +58,10 @@ type ServiceSpec struct {
 	StopGracePeriod time.Duration `json:"stopGracePeriod"`
 	DependsOn       []Dependency  `json:"dependsOn,omitempty"`
 	Ports           []PortMapping `json:"ports,omitempty"`
-	Healthcheck     *Healthcheck  `json:"healthcheck,omitempty"`
+	// Healthcheck nil means "the image's healthcheck, if any"; a
+	// Healthcheck with an empty Test means "none, not even the image's"
+	// (compose test: NONE or disable: true).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 	// Restart is the compose restart policy: "no", "always",
 	// "on-failure[:N]", "unless-stopped" ("" means "no").
 	Restart string `json:"restart,omitempty"`

@@ -1,0 +1,357 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+)
+
+// Error is a problem with the compose files. It names where the problem is
+// (file, service, field) so a user can fix a file they did not write for
+// compod without guessing.
+type Error struct {
+	// File is the compose (or env) file, relative to the project directory
+	// when it is inside it.
+	File string
+	// Service is the service name, empty for top-level problems.
+	Service string
+	// Field is the compose field path inside the service (or at the top
+	// level when Service is empty), e.g. "ports[0]" or "deploy.replicas".
+	Field string
+	Msg   string
+	// Err is the underlying error (compose-go's, the file system's), if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	return location(e.File, e.Service, e.Field) + e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// location renders the "file: service "s": field "f": " prefix shared by
+// errors and warnings.
+func location(file, service, field string) string {
+	var b strings.Builder
+	if file != "" {
+		b.WriteString(file)
+		b.WriteString(": ")
+	}
+	if service != "" {
+		fmt.Fprintf(&b, "service %q: ", service)
+	}
+	if field != "" {
+		fmt.Fprintf(&b, "field %q: ", field)
+	}
+	return b.String()
+}
+
+// fileIndex knows which compose file mentions which service and which
+// fields of it. compose-go merges the files before we see the project, so
+// this cheap second read of each file is how an error finds its file.
+type fileIndex struct {
+	workingDir string
+	files      []string // absolute, in merge order
+	// services[i][name][key] is the value of key of service name in
+	// files[i], as a raw YAML node.
+	services []map[string]map[string]*yaml.Node
+	// topLevel[i] is the set of top-level keys of files[i].
+	topLevel []map[string]bool
+}
+
+func newFileIndex(workingDir string, files []string) *fileIndex {
+	idx := &fileIndex{workingDir: workingDir, files: files}
+	for _, f := range files {
+		svcs, top := scanFile(f)
+		idx.services = append(idx.services, svcs)
+		idx.topLevel = append(idx.topLevel, top)
+	}
+	return idx
+}
+
+// scanFile reads the services (and their raw fields) of one compose file.
+// Errors are ignored: compose-go reports unreadable or invalid files
+// itself, better.
+func scanFile(path string) (map[string]map[string]*yaml.Node, map[string]bool) {
+	svcs, top := map[string]map[string]*yaml.Node{}, map[string]bool{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return svcs, top
+	}
+	var doc map[string]yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return svcs, top
+	}
+	for k, v := range doc {
+		top[k] = true
+		if k != "services" || v.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			keys := map[string]*yaml.Node{}
+			if s := v.Content[i+1]; s.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(s.Content); j += 2 {
+					keys[s.Content[j].Value] = s.Content[j+1]
+				}
+			}
+			svcs[v.Content[i].Value] = keys
+		}
+	}
+	return svcs, top
+}
+
+// fileFor picks the file to blame: the last file that sets the field of
+// the service (it won the merge), else the first file that mentions the
+// service, else the first file.
+func (x *fileIndex) fileFor(service, field string) string {
+	key := fieldKey(field)
+	if service == "" {
+		for i := len(x.files) - 1; i >= 0; i-- {
+			if key != "" && x.topLevel[i][key] {
+				return x.display(x.files[i])
+			}
+		}
+		return x.display(x.files[0])
+	}
+	if key != "" {
+		for i := len(x.files) - 1; i >= 0; i-- {
+			if _, ok := x.services[i][service][key]; ok {
+				return x.display(x.files[i])
+			}
+		}
+	}
+	for i, f := range x.files {
+		if _, ok := x.services[i][service]; ok {
+			return x.display(f)
+		}
+	}
+	return x.display(x.files[0])
+}
+
+// fieldKey is the top-level compose key of a field path: "ports[0]" →
+// "ports", "deploy.replicas" → "deploy".
+func fieldKey(field string) string {
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		return field[:i]
+	}
+	return field
+}
+
+// display shortens a path to be relative to the project directory: users
+// think of "compose.yaml", not of the Mesos sandbox's long absolute path.
+func (x *fileIndex) display(path string) string {
+	return displayPath(x.workingDir, path)
+}
+
+func displayPath(dir, path string) string {
+	if dir == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(dir, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return rel
+	}
+	return path
+}
+
+// wrapComposeError turns a compose-go error into an *Error that names the
+// file, and the service and field when the message or the files tell.
+// compose-go names the file in parse and schema errors with its absolute
+// path, and fields as paths (services.web.ports.0, 'services[web].cpus');
+// we rewrite both the way our own errors read.
+func (x *fileIndex) wrapComposeError(err error) error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	msg := strings.TrimSpace(err.Error())
+	file := ""
+	for _, f := range x.files {
+		for _, prefix := range []string{"failed to parse " + f + ": ", "validating " + f + ": "} {
+			if i := strings.Index(msg, prefix); i >= 0 {
+				msg = msg[:i] + msg[i+len(prefix):]
+				file = x.display(f)
+			}
+		}
+		if file == "" && strings.Contains(msg, f) {
+			file = x.display(f)
+		}
+		msg = strings.ReplaceAll(msg, f, x.display(f))
+	}
+	if rest, ok := strings.CutPrefix(msg, "decoding failed due to the following error(s):"); ok {
+		msg = strings.TrimSpace(rest)
+	}
+	service, field, msg := x.fieldInMessage(msg)
+	if strings.Contains(field, "[]") {
+		// A list item without its index: find the item by its value.
+		if _, svc, fld, _, ok := x.locateValue(msg); ok && svc == service && fieldKey(fld) == fieldKey(field) {
+			field = fld
+		} else {
+			field = strings.ReplaceAll(field, ".[]", "[]")
+		}
+	}
+	if service == "" {
+		if i, svc, fld, val, ok := x.locateValue(msg); ok {
+			service, field = svc, fld
+			msg = fmt.Sprintf("invalid value %q: %s", val, msg)
+			if file == "" {
+				file = x.display(x.files[i])
+			}
+		}
+	}
+	if file == "" && service != "" {
+		file = x.fileFor(service, field)
+	}
+	if file == "" {
+		if len(x.files) == 1 {
+			file = x.display(x.files[0])
+		} else {
+			names := make([]string, len(x.files))
+			for i, f := range x.files {
+				names[i] = x.display(f)
+			}
+			file = strings.Join(names, ", ")
+		}
+	}
+	return &Error{File: file, Service: service, Field: field, Msg: msg, Err: err}
+}
+
+// pathSegRe matches a field path after "services.<name>." in compose-go's
+// messages.
+var pathSegRe = regexp.MustCompile(`^[A-Za-z0-9_.\-\[\]]*[A-Za-z0-9_\]]`)
+
+// fieldInMessage finds the service and field a compose-go message is
+// about and removes the path from the message. Service names may contain
+// dots, so the known names are matched rather than parsed.
+func (x *fileIndex) fieldInMessage(msg string) (service, field, rest string) {
+	best, at, end := "", -1, -1
+	for _, name := range x.serviceNames() {
+		for _, pat := range []string{"'services[" + name + "].", "services." + name + ".", "services." + name + " ", `service "` + name + `"`} {
+			if i := strings.Index(msg, pat); i >= 0 && len(name) > len(best) {
+				best, at, end = name, i, i+len(pat)
+			}
+		}
+	}
+	if best == "" {
+		return "", "", msg
+	}
+	if strings.HasSuffix(msg[:end], ".") {
+		field = pathSegRe.FindString(msg[end:])
+		after := strings.TrimPrefix(msg[end+len(field):], "'")
+		before := strings.TrimSuffix(strings.TrimSpace(strings.TrimSuffix(msg[:at], "error while interpolating ")), ":")
+		after = strings.TrimLeft(after, " :")
+		if after == "false schema" {
+			after = "unknown field: it is not in the compose specification"
+		}
+		rest = strings.TrimSpace(strings.Join(nonEmpty(before, after), ": "))
+		return best, indexPath(field), rest
+	}
+	return best, "", msg
+}
+
+// indexPath writes schema paths the way users index lists: "ports.0" →
+// "ports[0]".
+func indexPath(p string) string {
+	parts := strings.Split(p, ".")
+	var b strings.Builder
+	for i, s := range parts {
+		if _, err := strconv.Atoi(s); err == nil && i > 0 {
+			fmt.Fprintf(&b, "[%s]", s)
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (x *fileIndex) serviceNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, svcs := range x.services {
+		for n := range svcs {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// locateValue finds the raw compose value that a message without a path
+// complains about ("Invalid hostPort: 99999"): the last word of the
+// message, searched in every service's fields, last file first.
+func (x *fileIndex) locateValue(msg string) (file int, service, field, value string, ok bool) {
+	token := msg
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		token = msg[i+2:]
+	}
+	token = strings.Trim(strings.TrimSpace(token), `"'`)
+	if len(token) < 2 || strings.ContainsAny(token, "\n") {
+		return 0, "", "", "", false
+	}
+	for i := len(x.files) - 1; i >= 0; i-- {
+		names := make([]string, 0, len(x.services[i]))
+		for n := range x.services[i] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			keys := make([]string, 0, len(x.services[i][n]))
+			for k := range x.services[i][n] {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if f, v, found := findScalar(x.services[i][n][k], k, token); found {
+					return i, n, f, v, true
+				}
+			}
+		}
+	}
+	return 0, "", "", "", false
+}
+
+// findScalar searches a raw YAML value for a scalar containing token and
+// returns its field path.
+func findScalar(node *yaml.Node, path, token string) (string, string, bool) {
+	switch node.Kind {
+	case yaml.ScalarNode:
+		if strings.Contains(node.Value, token) {
+			return path, node.Value, true
+		}
+	case yaml.SequenceNode:
+		for i, c := range node.Content {
+			if f, v, ok := findScalar(c, fmt.Sprintf("%s[%d]", path, i), token); ok {
+				return f, v, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if f, v, ok := findScalar(node.Content[i+1], path+"."+node.Content[i].Value, token); ok {
+				return f, v, true
+			}
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,97 @@
+package translate
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// podWide merges the settings that belong to the pod, not to one service:
+// all services share one UTS namespace (hostname), one resolv.conf and one
+// /etc/hosts. Services may repeat a value; they may not disagree.
+func (t *translator) podWide(plan *PodPlan, names []string) {
+	plan.Hostname = plan.Name
+	hostnameFrom := ""
+	for _, name := range names {
+		h := t.p.Services[name].Hostname
+		if h == "" {
+			continue
+		}
+		if hostnameFrom == "" {
+			plan.Hostname, hostnameFrom = h, name
+			continue
+		}
+		if h != plan.Hostname {
+			t.fail(name, "hostname", "%q conflicts with hostname %q of service %q: all services of a pod share one hostname", h, plan.Hostname, hostnameFrom)
+		}
+	}
+
+	dns := []struct {
+		field string
+		get   func(string) []string
+		dst   *[]string
+	}{
+		{"dns", func(n string) []string { return t.p.Services[n].DNS }, &plan.DNS.Servers},
+		{"dns_search", func(n string) []string { return t.p.Services[n].DNSSearch }, &plan.DNS.Search},
+		{"dns_opt", func(n string) []string { return t.p.Services[n].DNSOpts }, &plan.DNS.Options},
+	}
+	for _, d := range dns {
+		from := ""
+		for _, name := range names {
+			v := d.get(name)
+			if len(v) == 0 {
+				continue
+			}
+			if from == "" {
+				*d.dst, from = append([]string{}, v...), name
+				continue
+			}
+			if !slices.Equal(v, *d.dst) {
+				t.fail(name, d.field, "[%s] conflicts with %s [%s] of service %q: all services of a pod share one resolv.conf", strings.Join(v, " "), d.field, strings.Join(*d.dst, " "), from)
+			}
+		}
+	}
+	for i, s := range plan.DNS.Servers {
+		if net.ParseIP(s) == nil {
+			t.fail(t.firstWith(names, func(n string) bool { return slices.Contains(t.p.Services[n].DNS, s) }), fmt.Sprintf("dns[%d]", i), "invalid DNS server address %q", s)
+		}
+	}
+
+	seen := map[HostEntry]bool{}
+	for _, name := range names {
+		hosts := t.p.Services[name].ExtraHosts
+		keys := make([]string, 0, len(hosts))
+		for h := range hosts {
+			keys = append(keys, h)
+		}
+		sort.Strings(keys)
+		for _, h := range keys {
+			for _, ip := range hosts[h] {
+				e := HostEntry{Host: h, IP: strings.Trim(ip, "[]")}
+				switch {
+				case e.IP == "host-gateway":
+					t.fail(name, "extra_hosts", "%s=host-gateway is not supported: give the host's IP address", h)
+					continue
+				case net.ParseIP(e.IP) == nil:
+					t.fail(name, "extra_hosts", "invalid IP address %q for host %q", ip, h)
+					continue
+				case seen[e]:
+					continue
+				}
+				seen[e] = true
+				plan.ExtraHosts = append(plan.ExtraHosts, e)
+			}
+		}
+	}
+}
+
+func (t *translator) firstWith(names []string, ok func(string) bool) string {
+	for _, n := range names {
+		if ok(n) {
+			return n
+		}
+	}
+	return ""
+}

@@ -1,0 +1,223 @@
+package translate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeProject writes files into a fresh project directory named "pod" and
+// returns it.
+func writeProject(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "pod")
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// allErrors flattens errors.Join trees into their *Error leaves.
+func allErrors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			out = append(out, e)
+		}
+	}
+	walk(err)
+	return out
+}
+
+func TestRejections(t *testing.T) {
+	const svc = "services:\n  web:\n    image: web:1\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		opts  func(dir string, o *LoadOptions)
+		// the error must name this file, service and field and contain msg
+		file, service, field, msg string
+	}{
+		{name: "build only", files: map[string]string{"compose.yaml": "services:\n  web:\n    build: .\n"},
+			file: "compose.yaml", service: "web", field: "build", msg: "build is not supported: build the image and set image:"},
+		{name: "no image", files: map[string]string{"compose.yaml": "services:\n  web:\n    command: [x]\n"},
+			file: "compose.yaml", service: "web", field: "image", msg: "image is required"},
+		{name: "network_mode host", files: map[string]string{"compose.yaml": svc + "    network_mode: host\n"},
+			file: "compose.yaml", service: "web", field: "network_mode", msg: `network_mode "host" is not supported`},
+		{name: "network_mode bridge", files: map[string]string{"compose.yaml": svc + "    network_mode: bridge\n"},
+			file: "compose.yaml", service: "web", field: "network_mode", msg: "not supported"},
+		{name: "service secrets", files: map[string]string{"compose.yaml": svc + "    secrets: [token]\nsecrets:\n  token:\n    file: ./token\n"},
+			file: "compose.yaml", service: "web", field: "secrets", msg: "secrets are not supported"},
+		{name: "top-level secrets", files: map[string]string{"compose.yaml": svc + "secrets:\n  token:\n    file: ./token\n"},
+			file: "compose.yaml", field: "secrets", msg: "secrets are not supported"},
+		{name: "configs", files: map[string]string{"compose.yaml": svc + "    configs: [conf]\nconfigs:\n  conf:\n    file: ./conf\n"},
+			file: "compose.yaml", service: "web", field: "configs", msg: "configs are not supported"},
+		{name: "unknown signal", files: map[string]string{"compose.yaml": svc + "    stop_signal: SIGFOO\n"},
+			file: "compose.yaml", service: "web", field: "stop_signal", msg: `unknown signal "SIGFOO"`},
+		{name: "signal number out of range", files: map[string]string{"compose.yaml": svc + "    stop_signal: \"99\"\n"},
+			file: "compose.yaml", service: "web", field: "stop_signal", msg: `unknown signal "99"`},
+		{name: "bad host port", files: map[string]string{"compose.yaml": svc + "    ports: [\"8080:80\", \"99999:80\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[1]", msg: `invalid value "99999:80"`},
+		{name: "bad container port", files: map[string]string{"compose.yaml": svc + "    ports: [\"80:http\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: `"80:http"`},
+		{name: "bad published port, long syntax", files: map[string]string{"compose.yaml": svc + "    ports:\n      - target: 80\n        published: \"99999\"\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: `invalid host port "99999"`},
+		{name: "host port range", files: map[string]string{"compose.yaml": svc + "    ports: [\"8000-8010:80\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: "host port range"},
+		{name: "sctp", files: map[string]string{"compose.yaml": svc + "    ports: [\"80:80/sctp\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: `protocol "sctp" is not supported`},
+		{name: "bad host ip", files: map[string]string{"compose.yaml": svc + "    ports:\n      - target: 80\n        published: \"80\"\n        host_ip: localhost\n"},
+			file: "compose.yaml", service: "web", field: "ports[0].host_ip", msg: "invalid ip address: localhost"},
+		{name: "duplicate host port", files: map[string]string{"compose.yaml": svc + "    ports: [\"8080:80\"]\n  api:\n    image: api:1\n    ports: [\"8080:8080\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: `host port 8080/tcp is already published by service "api" (ports[0])`},
+		{name: "wildcard overlaps address", files: map[string]string{"compose.yaml": svc + "    ports: [\"127.0.0.1:8080:80\"]\n  api:\n    image: api:1\n    ports: [\"8080:8080\"]\n"},
+			file: "compose.yaml", service: "web", field: "ports[0]", msg: `already published by service "api"`},
+		{name: "cycle", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n    depends_on: [c]\n  c:\n    image: c\n    depends_on: [a]\n  d:\n    image: d\n"},
+			file: "compose.yaml", service: "a", field: "depends_on", msg: "dependency cycle: a → b → c → a"},
+		{name: "self dependency", files: map[string]string{"compose.yaml": svc + "    depends_on: [web]\n"},
+			file: "compose.yaml", service: "web", field: "depends_on", msg: "dependency cycle: web → web"},
+		{name: "unknown dependency", files: map[string]string{"compose.yaml": svc + "    depends_on: [db]\n"},
+			file: "compose.yaml", service: "web", field: "depends_on.db", msg: `depends on undefined service "db"`},
+		{name: "dependency disabled by profile", files: map[string]string{"compose.yaml": svc + "    depends_on: [db]\n  db:\n    image: db\n    profiles: [db]\n"},
+			file: "compose.yaml", service: "web", field: "depends_on.db", msg: "not enabled: enable one of its profiles [db]"},
+		{name: "conflicting hostname", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    hostname: one\n  b:\n    image: b\n    hostname: two\n"},
+			file: "compose.yaml", service: "b", field: "hostname", msg: `"two" conflicts with hostname "one" of service "a"`},
+		{name: "conflicting dns", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    dns: 1.1.1.1\n  b:\n    image: b\n    dns: [8.8.8.8]\n"},
+			file: "compose.yaml", service: "b", field: "dns", msg: `[8.8.8.8] conflicts with dns [1.1.1.1] of service "a"`},
+		{name: "conflicting dns_search", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    dns_search: a.example\n  b:\n    image: b\n    dns_search: b.example\n"},
+			file: "compose.yaml", service: "b", field: "dns_search", msg: `of service "a"`},
+		{name: "bad dns server", files: map[string]string{"compose.yaml": svc + "    dns: resolver.example\n"},
+			file: "compose.yaml", service: "web", field: "dns[0]", msg: "invalid DNS server address"},
+		{name: "external volume", files: map[string]string{"compose.yaml": svc + "    volumes: [data:/data]\nvolumes:\n  data:\n    external: true\n"},
+			file: "compose.yaml", field: "volumes.data.external", msg: "external volumes are not supported"},
+		{name: "volume driver", files: map[string]string{"compose.yaml": svc + "    volumes: [data:/data]\nvolumes:\n  data:\n    driver: nfs\n"},
+			file: "compose.yaml", field: "volumes.data.driver", msg: `volume driver "nfs" is not supported`},
+		{name: "volume driver_opts", files: map[string]string{"compose.yaml": svc + "    volumes: [data:/data]\nvolumes:\n  data:\n    driver_opts:\n      type: none\n      device: /srv\n      o: bind\n"},
+			file: "compose.yaml", field: "volumes.data.driver_opts", msg: "use a bind mount"},
+		{name: "undeclared volume", files: map[string]string{"compose.yaml": svc + "    volumes: [data:/data]\n"},
+			file: "compose.yaml", service: "web", field: "volumes[0]", msg: `volume "data" is not declared`},
+		{name: "duplicate mount target", files: map[string]string{"compose.yaml": svc + "    volumes: [/data]\n    tmpfs: [/data]\n"},
+			file: "compose.yaml", service: "web", field: "tmpfs[0]", msg: "already mounted by volumes[0]"},
+		{name: "volume subpath", files: map[string]string{"compose.yaml": svc + "    volumes:\n      - type: volume\n        source: data\n        target: /data\n        volume:\n          subpath: sub\nvolumes:\n  data: {}\n"},
+			file: "compose.yaml", service: "web", field: "volumes[0]", msg: "subpath is not supported"},
+		{name: "npipe volume", files: map[string]string{"compose.yaml": svc + "    volumes:\n      - type: npipe\n        source: x\n        target: /x\n"},
+			file: "compose.yaml", service: "web", field: "volumes[0]", msg: `volume type "npipe" is not supported`},
+		{name: "undeclared network", files: map[string]string{"compose.yaml": svc + "    networks: [front]\n"},
+			file: "compose.yaml", service: "web", field: "networks.front", msg: `network "front" is not declared`},
+		{name: "bad restart", files: map[string]string{"compose.yaml": svc + "    restart: sometimes\n"},
+			file: "compose.yaml", service: "web", field: "restart", msg: `invalid restart policy "sometimes"`},
+		{name: "bad restart count", files: map[string]string{"compose.yaml": svc + "    restart: on-failure:x\n"},
+			file: "compose.yaml", service: "web", field: "restart", msg: "invalid restart policy"},
+		{name: "pull_policy build", files: map[string]string{"compose.yaml": svc + "    pull_policy: build\n"},
+			file: "compose.yaml", service: "web", field: "pull_policy", msg: "build is not supported"},
+		{name: "healthcheck test", files: map[string]string{"compose.yaml": svc + "    healthcheck:\n      test: [\"RUN\", \"x\"]\n"},
+			file: "compose.yaml", service: "web", field: "healthcheck.test", msg: "must start with CMD, CMD-SHELL or NONE"},
+		{name: "devices", files: map[string]string{"compose.yaml": svc + "    devices: [\"/dev/fuse:/dev/fuse\"]\n"},
+			file: "compose.yaml", service: "web", field: "devices", msg: "devices are not supported"},
+		{name: "security_opt", files: map[string]string{"compose.yaml": svc + "    security_opt: [\"no-new-privileges:true\"]\n"},
+			file: "compose.yaml", service: "web", field: "security_opt", msg: "security options are not supported"},
+		{name: "volumes_from", files: map[string]string{"compose.yaml": svc + "    volumes_from: [db]\n  db:\n    image: db\n"},
+			file: "compose.yaml", service: "web", field: "volumes_from", msg: "declare a named volume"},
+		{name: "scale", files: map[string]string{"compose.yaml": svc + "    scale: 2\n"},
+			file: "compose.yaml", service: "web", field: "scale", msg: "2 replicas are not supported"},
+		{name: "deploy replicas", files: map[string]string{"compose.yaml": svc + "    deploy:\n      replicas: 3\n"},
+			file: "compose.yaml", service: "web", field: "deploy.replicas", msg: "3 replicas are not supported"},
+		{name: "pid host", files: map[string]string{"compose.yaml": svc + "    pid: host\n"},
+			file: "compose.yaml", service: "web", field: "pid", msg: "host is not supported"},
+		{name: "runtime", files: map[string]string{"compose.yaml": svc + "    runtime: runsc\n"},
+			file: "compose.yaml", service: "web", field: "runtime", msg: `runtime "runsc" is not supported`},
+		{name: "unknown capability", files: map[string]string{"compose.yaml": svc + "    cap_add: [NET_ADMIN, NET_FOO]\n"},
+			file: "compose.yaml", service: "web", field: "cap_add[1]", msg: `unknown capability "NET_FOO"`},
+		{name: "host-gateway", files: map[string]string{"compose.yaml": svc + "    extra_hosts: [\"host.docker.internal:host-gateway\"]\n"},
+			file: "compose.yaml", service: "web", field: "extra_hosts", msg: "host-gateway is not supported"},
+		{name: "relative working_dir", files: map[string]string{"compose.yaml": svc + "    working_dir: srv\n"},
+			file: "compose.yaml", service: "web", field: "working_dir", msg: `"srv" is not an absolute path`},
+		{name: "cpus conflict", files: map[string]string{"compose.yaml": svc + "    cpus: 1\n    deploy:\n      resources:\n        limits:\n          cpus: \"2\"\n"},
+			file: "compose.yaml", service: "web", field: "deploy.resources.limits.cpus", msg: "conflicts with cpus"},
+		{name: "negative grace period", files: map[string]string{"compose.yaml": svc + "    stop_grace_period: -5s\n"},
+			file: "compose.yaml", service: "web", field: "stop_grace_period", msg: "must not be negative"},
+		{name: "unknown compose field", files: map[string]string{"compose.yaml": svc + "    colour: blue\n"},
+			file: "compose.yaml", service: "web", field: "colour", msg: "unknown field"},
+		{name: "invalid duration", files: map[string]string{"compose.yaml": svc + "    stop_grace_period: soon\n"},
+			file: "compose.yaml", service: "web", field: "stop_grace_period", msg: `invalid duration "soon"`},
+		{name: "missing variable", files: map[string]string{"compose.yaml": "services:\n  web:\n    image: ${IMAGE:?set IMAGE}\n"},
+			file: "compose.yaml", service: "web", field: "image", msg: "required variable IMAGE is missing a value"},
+		{name: "yaml syntax", files: map[string]string{"compose.yaml": "services:\n  web:\n   image: x\n    ports: [\n"},
+			file: "compose.yaml", msg: "yaml: line"},
+		{name: "missing env_file", files: map[string]string{"compose.yaml": svc + "    env_file: web.env\n"},
+			file: "compose.yaml", service: "web", field: "env_file", msg: "env file web.env not found"},
+		{name: "missing compose file", files: map[string]string{"compose.yaml": svc},
+			opts: func(dir string, o *LoadOptions) { o.Files = append(o.Files, filepath.Join(dir, "nope.yaml")) },
+			file: "nope.yaml", msg: "compose file not found"},
+		{name: "missing env file option", files: map[string]string{"compose.yaml": svc},
+			opts: func(dir string, o *LoadOptions) { o.EnvFiles = []string{filepath.Join(dir, "prod.env")} },
+			file: "prod.env", msg: "couldn't find env file"},
+		{name: "long project name", files: map[string]string{"compose.yaml": "name: " + strings.Repeat("x", 41) + "\n" + svc},
+			file: "compose.yaml", field: "name", msg: "longer than 40 characters"},
+		{name: "no services", files: map[string]string{"compose.yaml": svc + "    profiles: [web]\n"},
+			file: "compose.yaml", field: "services", msg: "no services"},
+		{name: "error in override file", files: map[string]string{"compose.yaml": svc, "compose.override.yaml": "services:\n  web:\n    network_mode: host\n"},
+			opts: func(dir string, o *LoadOptions) {
+				o.Files = append(o.Files, filepath.Join(dir, "compose.override.yaml"))
+			},
+			file: "compose.override.yaml", service: "web", field: "network_mode", msg: "not supported"},
+		{name: "compose-go error in override file", files: map[string]string{"compose.yaml": svc, "prod.yaml": "services:\n  web:\n    ports: [\"70000:80\"]\n"},
+			opts: func(dir string, o *LoadOptions) { o.Files = append(o.Files, filepath.Join(dir, "prod.yaml")) },
+			file: "prod.yaml", service: "web", field: "ports[0]", msg: "70000"},
+		{name: "service defined in override only", files: map[string]string{"compose.yaml": svc, "extra.yaml": "services:\n  api:\n    image: api\n    stop_signal: NOPE\n"},
+			opts: func(dir string, o *LoadOptions) { o.Files = append(o.Files, filepath.Join(dir, "extra.yaml")) },
+			file: "extra.yaml", service: "api", field: "stop_signal", msg: "unknown signal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeProject(t, tt.files)
+			opts := LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, Environ: map[string]string{}}
+			if tt.opts != nil {
+				tt.opts(dir, &opts)
+			}
+			plan, err := Load(context.Background(), opts)
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error; plan: %+v", plan)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not contain %q", err, tt.msg)
+			}
+			for _, e := range allErrors(err) {
+				if e.File == tt.file && e.Service == tt.service && e.Field == tt.field && strings.Contains(e.Msg, tt.msg) {
+					want := tt.file + ": "
+					if tt.service != "" {
+						want += `service "` + tt.service + `": `
+					}
+					if tt.field != "" {
+						want += `field "` + tt.field + `": `
+					}
+					if !strings.HasPrefix(e.Error(), want) {
+						t.Errorf("error reads %q, want it to start with %q", e.Error(), want)
+					}
+					return
+				}
+			}
+			t.Errorf("no error names file %q, service %q, field %q with %q; got:\n%v", tt.file, tt.service, tt.field, tt.msg, err)
+			for _, e := range allErrors(err) {
+				t.Logf("  %#v", *e)
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// maxErrors bounds how many problems one Load reports: enough to fix a
+// file in one go, not a wall of text.
+const maxErrors = 20
+
+// translator turns one loaded compose project into a plan, collecting
+// errors and warnings as it goes so that the user sees all of them.
+type translator struct {
+	p        *types.Project
+	idx      *fileIndex
+	errs     []error
+	warnings []string
+}
+
+func (t *translator) fail(service, field, format string, args ...any) {
+	t.errs = append(t.errs, &Error{File: t.idx.fileFor(service, field), Service: service, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (t *translator) warn(service, field, format string, args ...any) {
+	t.warnings = append(t.warnings, location(t.idx.fileFor(service, field), service, field)+fmt.Sprintf(format, args...))
+}
+
+// translateProject turns a loaded project into a plan.
+func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
+	t := &translator{p: p, idx: idx}
+	t.topLevel()
+	t.obsoleteVersion()
+
+	names := p.ServiceNames()
+	if len(names) == 0 {
+		t.fail("", "services", "no services (with the enabled profiles %v)", p.Profiles)
+	}
+	t.resolveFiles(names)
+	specs := map[string]*ServiceSpec{}
+	for _, name := range names {
+		svc := p.Services[name]
+		specs[name] = t.service(&svc)
+	}
+	plan := &PodPlan{
+		Name:       p.Name,
+		Files:      idx.files,
+		WorkingDir: p.WorkingDir,
+	}
+	t.podWide(plan, names)
+	order := t.order(specs, names)
+	for _, name := range order {
+		plan.Services = append(plan.Services, *specs[name])
+		plan.Ports = append(plan.Ports, specs[name].Ports...)
+	}
+	t.checkPortConflicts(plan.Services)
+	plan.Volumes = t.podVolumes(plan.Services)
+
+	if len(t.errs) > 0 {
+		errs := t.errs
+		if len(errs) > maxErrors {
+			errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more problems", len(t.errs)-maxErrors))
+		}
+		if len(errs) == 1 {
+			return nil, errs[0]
+		}
+		return nil, errors.Join(errs...)
+	}
+	plan.Warnings = t.warnings
+	return plan, nil
+}
+
+// resolveFiles merges env_file into environment and label_file into
+// labels, service by service, with compose-go's rules (interpolation from
+// the project environment, environment wins over env_file).
+func (t *translator) resolveFiles(names []string) {
+	for _, name := range names {
+		one := &types.Project{Services: types.Services{name: t.p.Services[name]}, Environment: t.p.Environment}
+		resolved, err := one.WithServicesEnvironmentResolved(false)
+		if err != nil {
+			t.fail(name, "env_file", "%s", t.shortenPaths(err.Error()))
+			continue
+		}
+		resolved, err = resolved.WithServicesLabelsResolved(false)
+		if err != nil {
+			t.fail(name, "label_file", "%s", t.shortenPaths(err.Error()))
+			continue
+		}
+		t.p.Services[name] = resolved.Services[name]
+	}
+}
+
+// shortenPaths rewrites absolute paths under the project directory in a
+// message relative to it.
+func (t *translator) shortenPaths(msg string) string {
+	return strings.ReplaceAll(msg, t.idx.workingDir+string(filepath.Separator), "")
+}
+
+// topLevel applies topLevelRules to the project's top-level keys.
+func (t *translator) topLevel() {
+	for _, f := range walkSet(reflect.ValueOf(t.p), "", topLevelRules) {
+		switch {
+		case !f.known:
+			t.fail("", f.path, "not supported by compod")
+		case f.rule.support == rejected:
+			t.fail("", f.path, "%s", f.rule.why)
+		case f.rule.support == warned:
+			t.warn("", f.path, "%s", f.rule.why)
+		}
+	}
+	t.topLevelNetworks()
+	t.topLevelVolumes()
+}
+
+// topLevelNetworks warns about declared networks: the pod has exactly one
+// network, set up by CNI, whatever the file asks for.
+func (t *translator) topLevelNetworks() {
+	var names []string
+	for name, n := range t.p.Networks {
+		if name == "default" && reflect.DeepEqual(n, types.NetworkConfig{Name: t.p.Name + "_default"}) {
+			continue // compose-go's implicit default network
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.warn("", "networks."+name, "ignored: all services share the pod's one network (CNI); drivers, IPAM and options do not apply")
+	}
+}
+
+// obsoleteVersion warns about version:, which compose-go drops silently
+// (it only logs).
+func (t *translator) obsoleteVersion() {
+	for i, top := range t.idx.topLevel {
+		if top["version"] {
+			t.warnings = append(t.warnings, location(t.idx.display(t.idx.files[i]), "", "version")+"ignored: the version attribute is obsolete")
+		}
+	}
+}

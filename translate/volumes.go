@@ -1,0 +1,160 @@
+package translate
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	units "github.com/docker/go-units"
+)
+
+// mounts translates volumes: and tmpfs:. Named volumes are directories of
+// the pod shared by the services that mount them; an anonymous volume gets
+// a pod-unique name so the runtime can treat it as a named one.
+func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
+	var out []MountSpec
+	targets := map[string]string{} // target → the field that mounts it
+	addTarget := func(field, target string) {
+		if !path.IsAbs(target) {
+			t.fail(s.Name, field, "target %q is not an absolute path", target)
+		}
+		if prev, ok := targets[target]; ok {
+			t.fail(s.Name, field, "target %s is already mounted by %s", target, prev)
+		}
+		targets[target] = field
+	}
+	anon := 0
+	for i, v := range s.Volumes {
+		field := fmt.Sprintf("volumes[%d]", i)
+		addTarget(field, v.Target)
+		m := MountSpec{Target: v.Target, ReadOnly: v.ReadOnly}
+		switch v.Type {
+		case types.VolumeTypeBind:
+			m.Type, m.Source = "bind", v.Source
+			if !filepath.IsAbs(v.Source) {
+				t.fail(s.Name, field, "bind source %q is not an absolute path", v.Source)
+			}
+			if b := v.Bind; b != nil && (b.Propagation != "" || b.SELinux != "" || b.Recursive != "") {
+				t.warn(s.Name, field, "bind options (propagation, selinux, recursive) are ignored: binds are recursive and private")
+			}
+		case types.VolumeTypeVolume:
+			m.Type, m.Source = "volume", v.Source
+			if v.Source == "" {
+				anon++
+				m.Source = fmt.Sprintf("anon-%s-%d", s.Name, anon)
+				if _, taken := t.p.Volumes[m.Source]; taken {
+					t.fail(s.Name, field, "the anonymous volume's name %s is taken by a named volume: rename that volume", m.Source)
+				}
+			} else if _, ok := t.p.Volumes[v.Source]; !ok {
+				t.fail(s.Name, field, "volume %q is not declared in the top-level volumes", v.Source)
+			}
+			if vv := v.Volume; vv != nil {
+				if vv.Subpath != "" {
+					t.fail(s.Name, field, "volume subpath is not supported: mount the whole volume")
+				}
+				if len(vv.Labels) > 0 {
+					t.warn(s.Name, field, "volume labels are ignored")
+				}
+				// nocopy is what compod always does: volumes start empty.
+			}
+		case types.VolumeTypeTmpfs:
+			m.Type = "tmpfs"
+			if tm := v.Tmpfs; tm != nil {
+				m.TmpfsSize = int64(tm.Size)
+				if tm.Size < 0 {
+					t.fail(s.Name, field, "tmpfs size must not be negative")
+				}
+				if tm.Mode != 0 {
+					t.warn(s.Name, field, "tmpfs mode is ignored: tmpfs mounts are mode 1777")
+				}
+			}
+		default:
+			t.fail(s.Name, field, "volume type %q is not supported: use bind, volume or tmpfs", v.Type)
+			continue
+		}
+		if v.Consistency != "" {
+			t.warn(s.Name, field, "consistency is ignored (it matters only on macOS)")
+		}
+		out = append(out, m)
+	}
+	for i, spec := range s.Tmpfs {
+		field := fmt.Sprintf("tmpfs[%d]", i)
+		target, opts, _ := strings.Cut(spec, ":")
+		target = path.Clean(target)
+		addTarget(field, target)
+		m := MountSpec{Type: "tmpfs", Target: target}
+		var ignored []string
+		for _, o := range strings.Split(opts, ",") {
+			k, val, _ := strings.Cut(o, "=")
+			switch k {
+			case "":
+			case "ro":
+				m.ReadOnly = true
+			case "rw":
+				m.ReadOnly = false
+			case "size":
+				n, err := units.RAMInBytes(val)
+				if err != nil || n < 0 {
+					t.fail(s.Name, field, "invalid tmpfs size %q", val)
+				}
+				m.TmpfsSize = n
+			default:
+				ignored = append(ignored, o)
+			}
+		}
+		if len(ignored) > 0 {
+			t.warn(s.Name, field, "tmpfs options %s are ignored: tmpfs mounts are nosuid,nodev,mode=1777", strings.Join(ignored, ","))
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// podVolumes lists the volumes the services use: the pod creates them.
+func (t *translator) podVolumes(services []ServiceSpec) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range services {
+		for _, m := range s.Mounts {
+			if m.Type == "volume" && !seen[m.Source] {
+				seen[m.Source] = true
+				out = append(out, m.Source)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// topLevelVolumes accepts local named volumes only: a volume is a
+// directory of the pod, so drivers, driver options (bind-backed volumes
+// included) and external volumes have nothing to act on.
+func (t *translator) topLevelVolumes() {
+	names := make([]string, 0, len(t.p.Volumes))
+	for name := range t.p.Volumes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := t.p.Volumes[name]
+		field := "volumes." + name
+		if name == "." || name == ".." {
+			t.fail("", field, "invalid volume name")
+		}
+		if v.External {
+			t.fail("", field+".external", "external volumes are not supported: a volume is a directory of the pod; use a bind mount for data that outlives it")
+		}
+		if v.Driver != "" && v.Driver != "local" {
+			t.fail("", field+".driver", "volume driver %q is not supported: a volume is a directory of the pod", v.Driver)
+		}
+		if len(v.DriverOpts) > 0 {
+			t.fail("", field+".driver_opts", "driver options are not supported: a volume is a directory of the pod; use a bind mount instead")
+		}
+		if len(v.Labels) > 0 {
+			t.warn("", field+".labels", "ignored: volumes have no labels")
+		}
+	}
+}
