@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/compod/compod/cgroups"
-	"github.com/compod/compod/cni"
 	"github.com/compod/compod/executor"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
@@ -61,26 +59,14 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	if cgroupParent == "" {
 		cgroupParent = runtime.DefaultCgroupParent
 	}
-	stateDir, err := filepath.Abs(g.stateDir)
-	if err != nil {
-		return err
-	}
-	opts := []runtime.Option{
-		runtime.WithNamespace(g.namespace),
-		runtime.WithStateDir(stateDir),
-		runtime.WithNetNSDir(g.netnsDir),
-		runtime.WithSandboxImage(g.sandboxImage),
-		runtime.WithLogger(log),
-		runtime.WithCNI(cni.Config{ConfDir: g.cniConfDir, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}),
-		runtime.WithCgroupParent(cgroupParent),
-	}
+	opts := []runtime.Option{runtime.WithCgroupParent(cgroupParent)}
 	if fc.UnhealthyPolicy != "" {
 		opts = append(opts, runtime.WithUnhealthyPolicy(fc.UnhealthyPolicy))
 	}
 	// Without an engine the executor still subscribes, so that every task
 	// fails with the reason instead of an agent registration timeout.
 	var engine executor.Engine
-	eng, engErr := runtime.New(ctx, g.address, opts...)
+	eng, engErr := g.engine(ctx, opts...)
 	if engErr != nil {
 		log.Error("cannot run pods", "err", engErr)
 	} else {

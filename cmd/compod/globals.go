@@ -44,8 +44,9 @@ func (g *globals) logger() (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
 }
 
-// engine connects to containerd with the global settings.
-func (g *globals) engine(ctx context.Context) (*runtime.Engine, error) {
+// engine connects to containerd with the global settings; extra options
+// (the executor's cgroup parent, ...) come last and win.
+func (g *globals) engine(ctx context.Context, extra ...runtime.Option) (*runtime.Engine, error) {
 	log, err := g.logger()
 	if err != nil {
 		return nil, err
@@ -54,14 +55,15 @@ func (g *globals) engine(ctx context.Context) (*runtime.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runtime.New(ctx, g.address,
+	opts := append([]runtime.Option{
 		runtime.WithNamespace(g.namespace),
 		runtime.WithStateDir(stateDir),
 		runtime.WithNetNSDir(g.netnsDir),
 		runtime.WithSandboxImage(g.sandboxImage),
 		runtime.WithLogger(log),
 		runtime.WithCNI(cni.Config{ConfDir: g.cniConfDir, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}),
-	)
+	}, extra...)
+	return runtime.New(ctx, g.address, opts...)
 }
 
 // newFlags makes a command's flag set with the global flags on it, so they
