@@ -98,10 +98,13 @@ func (h *harness) up(plan *translate.PodPlan) *runtime.PodRecord {
 	return rec
 }
 
-// down removes the pod and asserts nothing is left.
+// down removes the pod and asserts nothing is left. Test services are
+// mostly `sleep` or `sh` as PID 1, which ignore SIGTERM, so the grace
+// period is short (TestStopGracePeriod checks grace periods itself).
 func (h *harness) down(pod string) {
 	h.t.Helper()
-	if err := h.eng.Down(h.ctx, pod, runtime.DownOptions{}); err != nil {
+	grace := time.Second
+	if err := h.eng.Down(h.ctx, pod, runtime.DownOptions{Timeout: &grace}); err != nil {
 		h.t.Fatalf("down: %v", err)
 	}
 	h.assertNoLeak()

@@ -159,8 +159,11 @@ services:
 	h.up(plan)
 	time.Sleep(300 * time.Millisecond) // let it install its signal handler
 	start := time.Now()
-	h.down(pod)
+	if err := h.eng.Down(h.ctx, pod, runtime.DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	took := time.Since(start)
+	h.assertNoLeak()
 	if took < grace || took > grace+1500*time.Millisecond {
 		t.Errorf("down took %v, want between %v and %v", took, grace, grace+1500*time.Millisecond)
 	}
@@ -176,7 +179,10 @@ services:
 	h.up(plan)
 	time.Sleep(300 * time.Millisecond)
 	start = time.Now()
-	h.down(pod)
+	if err := h.eng.Down(h.ctx, pod, runtime.DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.assertNoLeak()
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("down of a service that exits on SIGTERM took %v", took)
 	}
