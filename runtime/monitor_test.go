@@ -128,6 +128,8 @@ services:
     healthcheck:
       test: ["CMD", "test", "-f", "/shared/ready"]
       interval: 200ms
+      start_period: 10s
+      start_interval: 200ms
       retries: 3
   app:
     image: compod.test/busybox:1

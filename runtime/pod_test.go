@@ -112,7 +112,7 @@ services:
   probe:
     image: %s
     entrypoint: ["/bin/sh", "-c"]
-    command: ["echo uid=$(id -u) gid=$(id -g) cwd=$(pwd) foo=$FOO file=$FROM_FILE host=$(hostname); cat /etc/hosts"]
+    command: ["echo uid=$$(id -u) gid=$$(id -g) cwd=$$(pwd) foo=$$FOO file=$$FROM_FILE host=$$(hostname); cat /etc/hosts"]
     user: "1000:1000"
     working_dir: /tmp
     hostname: probehost
