@@ -105,7 +105,7 @@ services:
 		t.Fatalf("up -d exited %d: %s %s", code, out, errOut)
 	}
 	defer func() {
-		if _, e, code := c.run("down", "-p", "clipod"); code != 0 {
+		if _, e, code := c.run("down", "-p", "clipod", "-t", "1"); code != 0 {
 			t.Errorf("down exited %d: %s", code, e)
 		}
 		// After down, ps knows nothing of the pod and nothing is left.
@@ -118,12 +118,22 @@ services:
 	if !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d -> 8080/tcp", port)) || !strings.Contains(out, "ip 10.89.") {
 		t.Errorf("up -d printed %q, want the pod IP and port mapping", out)
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	if err != nil {
-		t.Fatal(err)
+	// up -d returns once the tasks have started; the server needs a moment
+	// more to listen.
+	var body []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if !strings.Contains(string(body), "hello-from-dotenv") {
 		t.Errorf("web answered %q, want the greeting interpolated from .env", body)
 	}
@@ -147,7 +157,7 @@ services:
 	}
 
 	var logs string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		logs, _, _ = c.run("logs", "-p", "clipod", "talker")
 		if strings.Contains(logs, "to-stderr") {
@@ -180,6 +190,7 @@ services:
   idle:
     image: %s
     command: ["sleep", "3600"]
+    stop_grace_period: 1s
 `, testenv.BusyboxRef, testenv.BusyboxRef))
 	start := time.Now()
 	out, errOut, code := c.run("up", "-p", "fgpod")
