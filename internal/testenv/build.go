@@ -70,7 +70,9 @@ func BuildBinary(t testing.TB, pkg string) string {
 		}
 		out := filepath.Join(dir, filepath.Base(pkg))
 		tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-		cmd := exec.Command("go", "build", "-o", tmp, pkg)
+		// -trimpath: the same sources give the same binary (and so the same
+		// testapp image digest) whichever checkout builds them.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", tmp, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
