@@ -1,17 +1,21 @@
 package executor
 
-// End-to-end tests: the real compod binary runs as the executor, started
-// the way a Mesos agent starts it (MESOS_* environment, inside a
-// /mesos/<container-id> cgroup), against the fake agent of fakes_test.go and
-// the private containerd of hack/containerd.sh. They need root.
+// End-to-end tests: the real compod binary is the executor, launched by the
+// Mesos agent emulator (internal/agentsim) exactly as an agent with cgroups
+// isolation launches a custom executor: compose files fetched into the
+// sandbox from ExecutorInfo.command.uris, MESOS_* environment, running in
+// /mesos/<container-id>, talking the v1 executor HTTP API. Everything else
+// is real: the private containerd of hack/containerd.sh, runc, CNI, the
+// runtime engine and translate. They need root.
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,32 +25,30 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
 	"github.com/compod/compod/cgroups"
 	"github.com/compod/compod/cni/cnitest"
+	"github.com/compod/compod/internal/agentsim"
 	"github.com/compod/compod/internal/testenv"
+	"github.com/compod/compod/runtime"
 )
 
 type e2e struct {
 	t        *testing.T
-	agent    *fakeAgent
+	agent    *agentsim.Agent
+	cfg      agentsim.Config
 	c        *client.Client
-	sandbox  string
+	bin      string
 	stateDir string
-	cid      string
-	cgDirs   []string // the emulated Mesos container cgroup, per hierarchy
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	exitErr  error
-	exitAt   time.Time
-	before   []string
+	src      string   // where the "artifact store" keeps the compose files
+	pods     []string // names of this test's pods
 	cniSnap  cnitest.State
+	exs      []*agentsim.Executor
 }
 
 type e2eOpts struct {
 	checkpoint bool
-	grace      string // MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD
+	grace      time.Duration // the agent's --executor_shutdown_grace_period
 }
 
 func newE2E(t *testing.T, o e2eOpts) *e2e {
@@ -58,111 +60,120 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 	}
 	c := testenv.Client(t)
 	testenv.EnsureImages(t, c)
-	bin := testenv.CompodBinary(t)
-	e := &e2e{t: t, agent: newFakeAgent(t), c: c, sandbox: t.TempDir(), stateDir: t.TempDir(),
-		cid: fmt.Sprintf("e2e-%d", time.Now().UnixNano()), exited: make(chan struct{})}
-	e.before = e.containers()
+	e := &e2e{t: t, c: c, bin: testenv.CompodBinary(t), stateDir: t.TempDir(), src: t.TempDir()}
 	e.cniSnap = cnitest.Snapshot(t, e.stateDir)
-
-	// The agent's cgroups isolator: /mesos/<cid> in the memory and cpu
-	// hierarchies, the executor moved in before it runs.
-	hs, err := cgroups.Hierarchies()
+	e.cfg = agentsim.Config{
+		WorkDir:                t.TempDir(),
+		Checkpoint:             o.checkpoint,
+		RecoveryTimeout:        20 * time.Second,
+		SubscriptionBackoffMax: 2 * time.Second,
+		ShutdownGracePeriod:    o.grace,
+		CgroupRoot:             agentsim.DefaultCgroupRoot,
+	}
+	if testing.Verbose() {
+		e.cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	a, err := agentsim.Start(context.Background(), e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range hs {
-		if h.V2 || !(slices.Contains(h.Controllers, "memory") || slices.Contains(h.Controllers, "cpu")) {
-			continue
-		}
-		d := filepath.Join(h.Mount, "mesos", e.cid)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		e.cgDirs = append(e.cgDirs, d)
-		if slices.Contains(h.Controllers, "memory") {
-			os.WriteFile(filepath.Join(d, "memory.limit_in_bytes"), []byte(strconv.Itoa(1<<30)), 0o644)
-		}
-	}
-	if len(e.cgDirs) == 0 {
-		t.Skip("no cgroup v1 memory/cpu hierarchy")
-	}
-	grace := o.grace
-	if grace == "" {
-		grace = "5secs"
-	}
-	checkpoint := "0"
-	if o.checkpoint {
-		checkpoint = "1"
-	}
-	stdout, _ := os.Create(filepath.Join(e.sandbox, "stdout"))
-	stderr, _ := os.Create(filepath.Join(e.sandbox, "stderr"))
-	e.cmd = exec.Command("/bin/sh", "-c", `for d in $E2E_CGROUPS; do echo $$ > "$d/cgroup.procs"; done; exec "$0" executor`, bin)
-	e.cmd.Dir = e.sandbox
-	e.cmd.Stdout, e.cmd.Stderr = stdout, stderr
-	e.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"E2E_CGROUPS=" + strings.Join(e.cgDirs, " "),
-		"MESOS_AGENT_ENDPOINT=" + e.agent.endpoint(),
-		"MESOS_FRAMEWORK_ID=fw-e2e",
-		"MESOS_EXECUTOR_ID=ex-" + e.cid,
-		"MESOS_SANDBOX=" + e.sandbox,
-		"MESOS_DIRECTORY=" + e.sandbox,
-		"MESOS_CHECKPOINT=" + checkpoint,
-		"MESOS_RECOVERY_TIMEOUT=20secs",
-		"MESOS_SUBSCRIPTION_BACKOFF_MAX=250ms",
-		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=" + grace,
-		"CONTAINERD_ADDRESS=" + testenv.Address(),
-		"CONTAINERD_NAMESPACE=" + testenv.Namespace,
-		"COMPOD_STATE_DIR=" + e.stateDir,
-		"COMPOD_CNI_BIN_DIR=/usr/lib/cni:/opt/cni/bin",
-		"COMPOD_LOG_LEVEL=debug",
-	}
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		e.exitErr = e.cmd.Wait()
-		e.exitAt = time.Now()
-		stdout.Close()
-		stderr.Close()
-		close(e.exited)
-	}()
+	e.agent = a
 	t.Cleanup(e.cleanup)
-	e.agent.waitFor("SUBSCRIBE", 20*time.Second, func() bool { return len(e.agent.subscribes) > 0 })
 	return e
 }
 
-func (e *e2e) cleanup() {
-	select {
-	case <-e.exited:
-	default:
-		e.cmd.Process.Kill()
-		<-e.exited
-		e.t.Error("executor still running at the end of the test")
-	}
-	if e.t.Failed() {
-		b, _ := os.ReadFile(filepath.Join(e.sandbox, "stderr"))
-		e.t.Logf("executor stderr:\n%s", b)
-	}
-	e.assertNoLeak()
-	for _, d := range e.cgDirs {
-		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-			e.t.Errorf("the executor's Mesos cgroup is not empty (pod cgroups leaked?): %v", err)
-		}
-	}
-	// In the hierarchies the "agent" does not manage, runc made
-	// /mesos/<cid> for the pods; the executor must have removed it.
-	hs, _ := cgroups.Hierarchies()
-	for _, h := range hs {
-		d := filepath.Join(h.Mount, "mesos", e.cid)
-		if _, err := os.Stat(d); err == nil {
-			e.t.Errorf("leaked cgroup %s", d)
-			os.Remove(d)
-		}
-		os.Remove(filepath.Join(h.Mount, "mesos")) // only if empty
-	}
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
+// launch launches the compod executor for task, with files (sandbox path →
+// content) served as URIs the agent fetches into the sandbox.
+func (e *e2e) launch(task mesos.TaskInfo, files map[string]string) *agentsim.Executor {
+	e.t.Helper()
+	var uris []mesos.CommandInfo_URI
+	for name, content := range files {
+		src := filepath.Join(e.src, strings.ReplaceAll(name, "/", "_"))
+		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+		out := name
+		uris = append(uris, mesos.CommandInfo_URI{Value: src, OutputFile: &out})
+	}
+	env := map[string]string{
+		"CONTAINERD_ADDRESS":   testenv.Address(),
+		"CONTAINERD_NAMESPACE": testenv.Namespace,
+		"COMPOD_STATE_DIR":     e.stateDir,
+		"COMPOD_CNI_BIN_DIR":   "/usr/lib/cni:/opt/cni/bin",
+		"COMPOD_LOG_LEVEL":     "debug",
+	}
+	var vars []mesos.Environment_Variable
+	for k, v := range env {
+		vars = append(vars, mesos.Environment_Variable{Name: k, Value: &v})
+	}
+	shell := false
+	info := &mesos.ExecutorInfo{
+		Type:       mesos.ExecutorInfo_CUSTOM,
+		ExecutorID: mesos.ExecutorID{Value: "compod-" + task.TaskID.Value},
+		Command: &mesos.CommandInfo{Shell: &shell, Value: &e.bin, Arguments: []string{e.bin, "executor"},
+			URIs: uris, Environment: &mesos.Environment{Variables: vars}},
+		Resources: []mesos.Resource{scalarRes("cpus", 0.1), scalarRes("mem", 32)},
+	}
+	fw := mesos.FrameworkInfo{User: "root", Name: "compod-e2e", Checkpoint: &e.cfg.Checkpoint,
+		ID: &mesos.FrameworkID{Value: fmt.Sprintf("fw-e2e-%d", time.Now().UnixNano())}}
+	e.pods = append(e.pods, PodName(fw.ID.Value, task.TaskID.Value))
+	ex, err := e.agent.LaunchExecutor(ctxFor(e.t, 20*time.Second), info, fw, task)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.exs = append(e.exs, ex)
+	return ex
+}
+
+func scalarRes(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+// taskInfo makes a TaskInfo naming compose files (the fileName label) with
+// host ports; the id is made unique (tests share the containerd namespace).
+func taskInfo(prefix string, files []string, ports [][2]uint64) mesos.TaskInfo {
+	id := fmt.Sprintf("%s.%d", prefix, time.Now().UnixNano())
+	info := mesos.TaskInfo{Name: prefix, TaskID: mesos.TaskID{Value: id},
+		Resources: []mesos.Resource{scalarRes("cpus", 0.5), scalarRes("mem", 256)}}
+	if len(files) > 0 {
+		info.Labels = &mesos.Labels{Labels: []mesos.Label{label(LabelFileName, strings.Join(files, ","))}}
+	}
+	if len(ports) > 0 {
+		info.Resources = append(info.Resources, portsResource(ports...))
+	}
+	return info
+}
+
+func (e *e2e) cleanup() {
+	for _, ex := range e.exs {
+		if _, err := ex.Wait(ctxFor(e.t, 100*time.Millisecond)); err != nil {
+			e.t.Errorf("executor %s still running at the end of the test", ex.ID())
+		}
+		if e.t.Failed() && ex.Sandbox() != "" {
+			b, _ := os.ReadFile(filepath.Join(ex.Sandbox(), "stderr"))
+			e.t.Logf("executor %s stderr:\n%s", ex.ID(), b)
+			for _, r := range ex.Records() {
+				e.t.Logf("status: %s %v %v %q resent=%v dup=%v", r.Status.TaskID.Value, r.Status.GetState(), r.Status.GetSource(),
+					r.Status.GetMessage(), r.Resent, r.Duplicate)
+			}
+		}
+	}
+	_ = e.agent.Close() // destroys any executor left (after the check above)
+	ctx := ctxFor(e.t, 30*time.Second)
+	for _, ex := range e.exs {
+		_, _ = ex.Wait(ctx)
+	}
+	e.assertNoLeak()
+}
+
+// containers lists the containers of this test's pods (other tests may
+// run pods in the same namespace at the same time).
 func (e *e2e) containers() []string {
 	ctx := testenv.Context(e.t)
 	ctrs, err := e.c.Containers(ctx)
@@ -171,41 +182,144 @@ func (e *e2e) containers() []string {
 	}
 	var out []string
 	for _, c := range ctrs {
-		out = append(out, c.ID())
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(e.pods, labels[runtime.LabelPod]) {
+			out = append(out, c.ID())
+		}
 	}
 	return out
 }
 
 func (e *e2e) assertNoLeak() {
+	e.t.Helper()
 	for _, id := range e.containers() {
-		if !slices.Contains(e.before, id) {
-			e.t.Errorf("leaked container %s", id)
-		}
+		e.t.Errorf("leaked container %s", id)
 	}
-	e.cniSnap.AssertNoLeak(e.t, cnitest.Snapshot(e.t, e.stateDir))
+	e.assertNoCNILeak()
 	if ents, _ := os.ReadDir(filepath.Join(e.stateDir, "pods")); len(ents) > 0 {
 		e.t.Errorf("leaked pod state: %v", ents)
 	}
-	for _, d := range e.cgDirs {
-		ents, _ := os.ReadDir(d)
-		for _, ent := range ents {
-			if ent.IsDir() {
-				e.t.Errorf("leaked cgroup %s", filepath.Join(d, ent.Name()))
+	// runc made /mesos/<cid> in the hierarchies the agent does not manage;
+	// the executor must have removed it (the agent removes its own).
+	hs, _ := cgroups.Hierarchies()
+	for _, ex := range e.exs {
+		if ex.ContainerID() == "" {
+			continue
+		}
+		for _, h := range hs {
+			d := filepath.Join(h.Mount, "mesos", ex.ContainerID())
+			if _, err := os.Stat(d); err == nil {
+				e.t.Errorf("leaked cgroup %s", d)
 			}
 		}
 	}
 }
 
-func (e *e2e) waitExit(d time.Duration) time.Duration {
+// assertNoCNILeak is cnitest's AssertNoLeak restricted to this test's pods
+// (their names and IPs): other tests may set up and tear down pods on the
+// same host meanwhile. Veths cannot be told apart; a pod's veth goes with
+// its netns, whose pin is checked.
+func (e *e2e) assertNoCNILeak() {
 	e.t.Helper()
-	start := time.Now()
-	select {
-	case <-e.exited:
-		return e.exitAt.Sub(start)
-	case <-time.After(d):
-		e.t.Fatalf("executor did not exit within %v", d)
-		return 0
+	keys := append([]string(nil), e.pods...)
+	for _, ex := range e.exs {
+		for _, r := range ex.Records() {
+			if ip := labelValue(r.Status, "compod.ip"); ip != "" && !slices.Contains(keys, ip) {
+				keys = append(keys, ip)
+			}
+		}
 	}
+	ours := func(x string) bool {
+		for _, k := range keys {
+			if strings.Contains(x, k) {
+				return true
+			}
+		}
+		return false
+	}
+	var leaks []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		after := cnitest.Snapshot(e.t, e.stateDir)
+		leaks = nil
+		for _, kind := range []struct {
+			name          string
+			before, after []string
+			all           bool
+		}{
+			{"netns pin", e.cniSnap.NetNS, after.NetNS, false},
+			{"IPAM reservation", e.cniSnap.IPAM, after.IPAM, false},
+			{"libcni cache entry", e.cniSnap.Cache, after.Cache, true}, // under our state dir
+			{"iptables rule", e.cniSnap.Rules, after.Rules, false},
+		} {
+			for _, x := range kind.after {
+				if !slices.Contains(kind.before, x) && (kind.all || ours(x)) {
+					leaks = append(leaks, kind.name+": "+x)
+				}
+			}
+		}
+		if len(leaks) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(leaks) > 0 {
+		e.t.Errorf("leaked CNI state:\n%s", strings.Join(leaks, "\n"))
+	}
+}
+
+// assertPodCgroupsGone checks, once the task is terminal (the executor
+// reports it after removing the pod) and before the agent cleans up, that
+// no pod cgroup is left under the executor's container cgroups.
+func assertPodCgroupsGone(t *testing.T, ex *agentsim.Executor) {
+	t.Helper()
+	for ctrl, dir := range ex.CgroupPaths() {
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			if ent.IsDir() && ent.Name() != "leaf" {
+				t.Errorf("%s: pod cgroup %s left after the terminal update", ctrl, filepath.Join(dir, ent.Name()))
+			}
+		}
+	}
+}
+
+// waitState waits for taskID to reach state; it fails at once if the task
+// reaches another terminal state.
+func waitState(t *testing.T, ex *agentsim.Executor, taskID string, state mesos.TaskState, d time.Duration) mesos.TaskStatus {
+	t.Helper()
+	ctx := ctxFor(t, d)
+	states := []mesos.TaskState{state}
+	for _, s := range []mesos.TaskState{mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR, mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE} {
+		if s != state {
+			states = append(states, s)
+		}
+	}
+	st, err := ex.WaitState(ctx, taskID, states...)
+	if err != nil {
+		t.Fatalf("%v; statuses: %s", err, statuses(ex))
+	}
+	if st.GetState() != state {
+		t.Fatalf("waiting for %s %v, got %v (%v): %s", taskID, state, st.GetState(), st.GetReason(), st.GetMessage())
+	}
+	return st
+}
+
+func statuses(ex *agentsim.Executor) string {
+	var b strings.Builder
+	for _, r := range ex.Records() {
+		fmt.Fprintf(&b, "[%s %v %q] ", r.Status.TaskID.Value, r.Status.GetState(), r.Status.GetMessage())
+	}
+	return b.String()
+}
+
+func waitExit(t *testing.T, ex *agentsim.Executor, d time.Duration) agentsim.ExitInfo {
+	t.Helper()
+	info, err := ex.Wait(ctxFor(t, d))
+	if err != nil {
+		t.Fatalf("executor did not exit within %v", d)
+	}
+	return info
 }
 
 // freePorts returns n free host ports as ranges of one port each.
@@ -241,34 +355,7 @@ const sideService = `
     command: ["sh", "-c", "echo side up; trap 'exit 0' TERM; while true; do busybox sleep 0.1; done"]
 `
 
-func (e *e2e) task(id, compose string, ports [][2]uint64) mesos.TaskInfo {
-	os.MkdirAll(filepath.Join(e.sandbox, "app"), 0o755)
-	if err := os.WriteFile(filepath.Join(e.sandbox, "app", "docker-compose.yml"), []byte(compose), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	s := mesos.SCALAR
-	info := mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, Resources: []mesos.Resource{
-		{Name: "cpus", Type: &s, Scalar: &mesos.Value_Scalar{Value: 0.5}},
-		{Name: "mem", Type: &s, Scalar: &mesos.Value_Scalar{Value: 256}},
-	}, Labels: &mesos.Labels{Labels: []mesos.Label{label(LabelFileName, "app/docker-compose.yml")}}}
-	if len(ports) > 0 {
-		info.Resources = append(info.Resources, portsResource(ports...))
-	}
-	return info
-}
-
-func (e *e2e) launch(info mesos.TaskInfo) time.Time {
-	e.agent.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: info}})
-	return time.Now()
-}
-
-func (e *e2e) kill(id string, grace time.Duration) time.Time {
-	e.agent.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: id},
-		KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: int64(grace)}}}})
-	return time.Now()
-}
-
-func (e *e2e) httpGet(port string) (string, error) {
+func httpGet(port string) (string, error) {
 	cl := http.Client{Timeout: 2 * time.Second}
 	resp, err := cl.Get("http://127.0.0.1:" + port + "/")
 	if err != nil {
@@ -279,18 +366,29 @@ func (e *e2e) httpGet(port string) (string, error) {
 	return string(b), err
 }
 
-// podPIDs returns the pids of every task of the pod's containers.
+func httpEventually(t *testing.T, port, want string) {
+	t.Helper()
+	var body string
+	var err error
+	for i := 0; i < 50; i++ {
+		if body, err = httpGet(port); err == nil && strings.Contains(body, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("GET through host port %s: %q, %v", port, body, err)
+}
+
+// podPIDs returns the pids of every task of the pod's containers (found
+// by the compod.pod label).
 func (e *e2e) podPIDs(pod string) []uint32 {
 	ctx := testenv.Context(e.t)
-	ctrs, err := e.c.Containers(ctx)
+	ctrs, err := e.c.Containers(ctx, fmt.Sprintf("labels.%q==%s", runtime.LabelPod, pod))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var pids []uint32
 	for _, c := range ctrs {
-		if !strings.HasPrefix(c.ID(), pod) {
-			continue
-		}
 		tk, err := c.Task(ctx, nil)
 		if err != nil {
 			continue
@@ -306,14 +404,54 @@ func (e *e2e) podPIDs(pod string) []uint32 {
 	return pids
 }
 
+// assertInExecutorCgroup checks that every pod process sits under the
+// executor's /mesos/<container-id> cgroup in the hierarchies the agent
+// manages (cpu, memory, freezer).
+func (e *e2e) assertInExecutorCgroup(ex *agentsim.Executor, pod string) {
+	t := e.t
+	t.Helper()
+	pids := e.podPIDs(pod)
+	if len(pids) < 3 { // pause + two services
+		t.Fatalf("pod processes: %v", pids)
+	}
+	want := "/mesos/" + ex.ContainerID() + "/"
+	checked := 0
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			for _, ctrl := range strings.Split(parts[1], ",") {
+				if ctrl == "cpu" || ctrl == "memory" || ctrl == "freezer" {
+					checked++
+					if !strings.HasPrefix(parts[2], want) {
+						t.Errorf("pid %d is in %s, not under %s", pid, line, want)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no cgroup line checked")
+	}
+}
+
 func TestE2ELaunchKill(t *testing.T) {
 	e := newE2E(t, e2eOpts{})
 	ports := freePorts(t, 1)
-	info := e.task("web.1", "services:"+fmt.Sprintf(webService, testenv.BusyboxRef)+fmt.Sprintf(sideService, testenv.BusyboxRef), ports)
-	start := e.launch(info)
-	e.agent.waitState("web.1", mesos.TASK_STARTING, 10*time.Second)
-	run := e.agent.waitState("web.1", mesos.TASK_RUNNING, 60*time.Second)
-	t.Logf("LAUNCH → TASK_RUNNING: %v", time.Since(start))
+	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) + fmt.Sprintf(sideService, testenv.BusyboxRef)
+	task := taskInfo("web", []string{"app/docker-compose.yml"}, ports)
+	id := task.TaskID.Value
+	start := time.Now()
+	ex := e.launch(task, map[string]string{"app/docker-compose.yml": compose})
+	waitState(t, ex, id, mesos.TASK_STARTING, 20*time.Second)
+	run := waitState(t, ex, id, mesos.TASK_RUNNING, 60*time.Second)
+	t.Logf("timing: LAUNCH → TASK_RUNNING %v (executor start, fetch and subscription included)", time.Since(start))
 	pod := labelValue(run, "compod.pod")
 	ip := labelValue(run, "compod.ip")
 	ni := run.GetContainerStatus().GetNetworkInfos()
@@ -324,54 +462,34 @@ func TestE2ELaunchKill(t *testing.T) {
 	if hostPort != strconv.Itoa(int(ports[0][0])) {
 		t.Fatalf("port label %q, offered %d", hostPort, ports[0][0])
 	}
-	var body string
-	var err error
-	for i := 0; i < 50; i++ {
-		if body, err = e.httpGet(hostPort); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.Contains(body, "hello-from-compod") {
-		t.Fatalf("GET through host port %s: %q, %v", hostPort, body, err)
-	}
-	// Sandbox files.
+	httpEventually(t, hostPort, "hello-from-compod")
 	for _, f := range []string{PlanFile, PortsFile, "web.stdout", "web.stderr", "side.stdout", "side.stderr"} {
-		if _, err := os.Stat(filepath.Join(e.sandbox, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(ex.Sandbox(), f)); err != nil {
 			t.Errorf("sandbox: %v", err)
 		}
 	}
-	// Every pod process sits under the executor's Mesos container cgroup.
-	pids := e.podPIDs(pod)
-	if len(pids) < 3 {
-		t.Fatalf("pod processes: %v", pids)
-	}
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			parts := strings.SplitN(line, ":", 3)
-			if len(parts) == 3 && (strings.Contains(parts[1], "memory") || strings.Contains(parts[1], "cpu")) &&
-				!strings.HasPrefix(parts[2], "/mesos/"+e.cid+"/"+pod+"/") {
-				t.Errorf("pid %d is in %s, not under /mesos/%s/%s", pid, line, e.cid, pod)
-			}
-		}
-	}
+	e.assertInExecutorCgroup(ex, pod)
 
-	killStart := e.kill("web.1", 2*time.Second)
-	e.agent.waitState("web.1", mesos.TASK_KILLED, 10*time.Second)
+	grace := 2 * time.Second
+	killStart := time.Now()
+	if err := ex.Kill(ctxFor(t, 5*time.Second), id, &grace); err != nil {
+		t.Fatal(err)
+	}
+	killed := waitState(t, ex, id, mesos.TASK_KILLED, 10*time.Second)
 	killDur := time.Since(killStart)
-	t.Logf("KILL → TASK_KILLED: %v", killDur)
-	if killDur > 2*time.Second+3*time.Second {
-		t.Errorf("KILL took %v with a 2s grace period", killDur)
+	t.Logf("timing: KILL → TASK_KILLED %v (kill_policy grace %v)", killDur, grace)
+	if killDur > grace+3*time.Second {
+		t.Errorf("KILL took %v with a %v grace period", killDur, grace)
 	}
-	e.waitExit(15 * time.Second)
-	if e.exitErr != nil {
-		t.Errorf("executor exit: %v", e.exitErr)
+	if killed.GetSource() != mesos.SOURCE_EXECUTOR {
+		t.Errorf("TASK_KILLED from %v", killed.GetSource())
 	}
-	if b, _ := os.ReadFile(filepath.Join(e.sandbox, "side.stdout")); !strings.Contains(string(b), "side up") {
+	assertPodCgroupsGone(t, ex)
+	exit := waitExit(t, ex, 15*time.Second)
+	if exit.Code != 0 || exit.Forced || len(exit.Unacked) > 0 {
+		t.Errorf("executor exit: %+v", exit)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ex.Sandbox(), "side.stdout")); !strings.Contains(string(b), "side up") {
 		t.Errorf("side.stdout after the pod's removal: %q", b)
 	}
 }
@@ -380,84 +498,169 @@ func TestE2EServiceExit(t *testing.T) {
 	e := newE2E(t, e2eOpts{})
 	compose := fmt.Sprintf("services:\n  side:\n    image: %s\n    command: [\"sh\", \"-c\", \"busybox sleep 1; exit 3\"]\n", testenv.BusyboxRef) +
 		fmt.Sprintf(webService, testenv.BusyboxRef)
-	e.launch(e.task("fails", compose, freePorts(t, 1)))
-	e.agent.waitState("fails", mesos.TASK_RUNNING, 60*time.Second)
-	st := e.agent.waitState("fails", mesos.TASK_FAILED, 20*time.Second)
+	task := taskInfo("fails", []string{"docker-compose.yml"}, freePorts(t, 1))
+	ex := e.launch(task, map[string]string{"docker-compose.yml": compose})
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_RUNNING, 60*time.Second)
+	st := waitState(t, ex, task.TaskID.Value, mesos.TASK_FAILED, 20*time.Second)
 	if !strings.Contains(st.GetMessage(), `"side"`) || !strings.Contains(st.GetMessage(), "3") || st.GetReason() != mesos.REASON_COMMAND_EXECUTOR_FAILED {
 		t.Errorf("TASK_FAILED: %v %q", st.GetReason(), st.GetMessage())
 	}
 	if labelValue(st, "compod.exit.side") != "3" {
 		t.Errorf("labels: %v", st.Labels)
 	}
-	e.waitExit(20 * time.Second)
+	assertPodCgroupsGone(t, ex)
+	if exit := waitExit(t, ex, 20*time.Second); exit.Forced {
+		t.Errorf("executor exit: %+v", exit)
+	}
 }
 
+// With checkpointing an agent restart leaves the pod running: the executor
+// re-subscribes within the agent's re-registration window, resending the
+// updates the agent never acknowledged.
 func TestE2ECheckpointAgentRestart(t *testing.T) {
 	e := newE2E(t, e2eOpts{checkpoint: true})
-	e.agent.setAutoAck(false) // RUNNING stays unacknowledged over the restart
+	e.agent.WithholdAcks(true) // as if the agent died before acknowledging
 	ports := freePorts(t, 1)
-	e.launch(e.task("ck", "services:"+fmt.Sprintf(webService, testenv.BusyboxRef), ports))
-	run := e.agent.waitState("ck", mesos.TASK_RUNNING, 60*time.Second)
+	task := taskInfo("ck", []string{"docker-compose.yml"}, ports)
+	id := task.TaskID.Value
+	ex := e.launch(task, map[string]string{"docker-compose.yml": "services:" + fmt.Sprintf(webService, testenv.BusyboxRef)})
+	run := waitState(t, ex, id, mesos.TASK_RUNNING, 60*time.Second)
 	pod := labelValue(run, "compod.pod")
-	e.agent.restart(time.Second)
-	e.agent.setAutoAck(true) // the restarted agent takes over the resent updates
-	e.agent.waitFor("resubscription", 20*time.Second, func() bool { return len(e.agent.subscribes) >= 2 })
-	e.agent.mu.Lock()
-	sub := e.agent.subscribes[len(e.agent.subscribes)-1].Subscribe
-	e.agent.mu.Unlock()
+	port := labelValue(run, "compod.port.web.8080/tcp")
+	httpEventually(t, port, "hello")
+
+	restart := time.Now()
+	if err := e.agent.Restart(ctxFor(t, 10*time.Second), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.agent.WithholdAcks(false)
+	ctx := ctxFor(t, 10*time.Second)
+	for ex.Subscriptions() < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no re-subscription; subscriptions %d", ex.Subscriptions())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Logf("timing: agent restart (down 1s) → re-subscribed %v", time.Since(restart))
+	if err := ex.WaitAcked(ctx, run.UUID); err != nil {
+		t.Fatalf("RUNNING never acknowledged after the restart: %v", err)
+	}
 	var resent []string
-	for _, u := range sub.UnacknowledgedUpdates {
-		resent = append(resent, u.Status.State.String())
+	for _, r := range ex.Records() {
+		if r.Resent {
+			resent = append(resent, r.Status.GetState().String())
+		}
 	}
-	if !slices.Contains(resent, "TASK_RUNNING") || len(sub.UnacknowledgedTasks) != 1 {
-		t.Errorf("SUBSCRIBE after restart: updates %v, %d tasks", resent, len(sub.UnacknowledgedTasks))
+	if !slices.Contains(resent, "TASK_RUNNING") || !slices.Contains(resent, "TASK_STARTING") {
+		t.Errorf("updates resent in SUBSCRIBE: %v", resent)
 	}
-	if body, err := e.httpGet(labelValue(run, "compod.port.web.8080/tcp")); err != nil || !strings.Contains(body, "hello") {
+	if n := ex.Subscriptions(); n != 2 {
+		t.Errorf("subscriptions = %d", n)
+	}
+	if body, err := httpGet(port); err != nil || !strings.Contains(body, "hello") {
 		t.Errorf("pod not serving after the agent's restart: %q %v", body, err)
 	}
 	if len(e.podPIDs(pod)) == 0 {
 		t.Error("pod stopped during the agent's restart")
 	}
-	e.kill("ck", time.Second)
-	e.agent.waitState("ck", mesos.TASK_KILLED, 10*time.Second)
-	e.waitExit(20 * time.Second)
+	// Wait out the recovery window: the executor was not destroyed.
+	time.Sleep(e.cfg.SubscriptionBackoffMax)
+	grace := time.Second
+	if err := ex.Kill(ctxFor(t, 10*time.Second), id, &grace); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ex, id, mesos.TASK_KILLED, 10*time.Second)
+	if exit := waitExit(t, ex, 20*time.Second); exit.Forced || exit.Code != 0 {
+		t.Errorf("executor exit: %+v", exit)
+	}
 }
 
+// Without checkpointing the executor stops and removes its pod and exits
+// when the agent goes away (the restarted agent would destroy it anyway).
 func TestE2ENoCheckpointDisconnect(t *testing.T) {
 	e := newE2E(t, e2eOpts{checkpoint: false})
-	e.launch(e.task("nock", "services:"+fmt.Sprintf(webService, testenv.BusyboxRef), freePorts(t, 1)))
-	e.agent.waitState("nock", mesos.TASK_RUNNING, 60*time.Second)
-	e.agent.restart(-1)
-	d := e.waitExit(20 * time.Second)
-	t.Logf("disconnect → executor exit (pod stopped and removed): %v", d)
+	task := taskInfo("nock", []string{"docker-compose.yml"}, freePorts(t, 1))
+	ex := e.launch(task, map[string]string{"docker-compose.yml": "services:" + fmt.Sprintf(webService, testenv.BusyboxRef)})
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_RUNNING, 60*time.Second)
+	start := time.Now()
+	restarted := make(chan error, 1)
+	go func() { restarted <- e.agent.Restart(context.Background(), 15*time.Second) }()
+	exit := waitExit(t, ex, 15*time.Second)
+	t.Logf("timing: agent gone → executor exit (pod stopped and removed) %v", exit.Time.Sub(start))
+	if exit.Forced {
+		t.Errorf("the executor was destroyed instead of exiting: %+v", exit)
+	}
+	e.assertNoLeak()
+	_ = e.agent.Close()
+	<-restarted
 }
 
 func TestE2EShutdown(t *testing.T) {
-	e := newE2E(t, e2eOpts{grace: "4secs"})
+	grace := 4 * time.Second
+	e := newE2E(t, e2eOpts{grace: grace})
 	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) +
 		// A service that ignores SIGTERM: only SIGKILL at the end of the budget stops it.
 		fmt.Sprintf("  stubborn:\n    image: %s\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do busybox sleep 0.1; done\"]\n    stop_grace_period: 1m\n", testenv.BusyboxRef)
-	e.launch(e.task("sd", compose, freePorts(t, 1)))
-	e.agent.waitState("sd", mesos.TASK_RUNNING, 60*time.Second)
+	task := taskInfo("sd", []string{"docker-compose.yml"}, freePorts(t, 1))
+	ex := e.launch(task, map[string]string{"docker-compose.yml": compose})
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_RUNNING, 60*time.Second)
 	start := time.Now()
-	e.agent.send(&executor.Event{Type: executor.Event_SHUTDOWN})
-	e.agent.waitState("sd", mesos.TASK_KILLED, 10*time.Second)
+	if err := ex.Shutdown(ctxFor(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_KILLED, 10*time.Second)
 	killed := time.Since(start)
-	e.waitExit(10 * time.Second)
-	exit := e.exitAt.Sub(start)
-	t.Logf("SHUTDOWN → TASK_KILLED %v, → exit %v (grace 4s)", killed, exit)
-	if exit > 4*time.Second {
-		t.Errorf("executor exited %v after SHUTDOWN, grace period 4s", exit)
+	exit := waitExit(t, ex, 10*time.Second)
+	t.Logf("timing: SHUTDOWN → TASK_KILLED %v, → executor exit %v (shutdown grace %v)", killed, exit.Time.Sub(start), grace)
+	if exit.Forced {
+		t.Errorf("executor destroyed by the agent after the grace period: %+v", exit)
+	}
+	if exit.Time.Sub(start) > grace {
+		t.Errorf("executor exited %v after SHUTDOWN, grace period %v", exit.Time.Sub(start), grace)
+	}
+	if len(exit.Unacked) > 0 {
+		t.Errorf("exited with unacknowledged updates: %v", exit.Unacked)
 	}
 }
 
 func TestE2EBadTask(t *testing.T) {
-	e := newE2E(t, e2eOpts{})
-	info := e.task("bad", "services:"+fmt.Sprintf(webService, testenv.BusyboxRef), nil) // no ports offered
-	e.launch(info)
-	st := e.agent.waitState("bad", mesos.TASK_FAILED, 20*time.Second)
-	if !strings.Contains(st.GetMessage(), "web 8080/tcp") || st.GetReason() != mesos.REASON_TASK_INVALID {
-		t.Errorf("TASK_FAILED: %v %q", st.GetReason(), st.GetMessage())
+	web := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef)
+	for name, tc := range map[string]struct {
+		files  map[string]string
+		label  []string
+		noPort bool
+		want   []string
+	}{
+		"no label":        {files: map[string]string{"docker-compose.yml": web}, want: []string{`"fileName"`}},
+		"missing file":    {label: []string{"docker-compose.yml"}, want: []string{`"docker-compose.yml"`, "not in the sandbox"}},
+		"invalid compose": {files: map[string]string{"c.yml": "services:\n  web:\n    command: [x]\n"}, label: []string{"c.yml"}, want: []string{"c.yml", "web"}},
+		"too few ports":   {files: map[string]string{"c.yml": web}, label: []string{"c.yml"}, noPort: true, want: []string{"web 8080/tcp"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newE2E(t, e2eOpts{})
+			ports := freePorts(t, 1)
+			if tc.noPort {
+				ports = nil
+			}
+			task := taskInfo("bad", tc.label, ports)
+			ex := e.launch(task, tc.files)
+			st := waitState(t, ex, task.TaskID.Value, mesos.TASK_FAILED, 20*time.Second)
+			t.Logf("TASK_FAILED: %q", st.GetMessage())
+			for _, w := range tc.want {
+				if !strings.Contains(st.GetMessage(), w) {
+					t.Errorf("message %q does not say %q", st.GetMessage(), w)
+				}
+			}
+			if st.GetReason() != mesos.REASON_TASK_INVALID {
+				t.Errorf("reason %v", st.GetReason())
+			}
+			if exit := waitExit(t, ex, 20*time.Second); exit.Forced || len(exit.Unacked) > 0 {
+				t.Errorf("executor exit: %+v", exit)
+			}
+			if ctrs := e.containers(); len(ctrs) > 0 {
+				t.Errorf("containers were created for a bad task: %v", ctrs)
+			}
+		})
 	}
-	e.waitExit(20 * time.Second)
 }

@@ -85,6 +85,7 @@ type Executor struct {
 	shutdown   bool
 	subscribed bool
 	exiting    bool
+	kick       chan struct{} // wakes the status update sender
 	doneC      chan struct{} // closed when the executor is to exit
 	offline    chan struct{} // closed when the executor stops talking to the agent
 	wg         sync.WaitGroup
@@ -109,6 +110,7 @@ func New(o Options) (*Executor, error) {
 		log:     o.Log.With("executor", o.Env.ExecutorID),
 		store:   newUpdateStore(),
 		tasks:   map[string]*task{},
+		kick:    make(chan struct{}, 1),
 		doneC:   make(chan struct{}),
 		offline: make(chan struct{}),
 	}
@@ -124,6 +126,11 @@ func New(o Options) (*Executor, error) {
 func (x *Executor) Run(ctx context.Context) error {
 	x.log.Info("compod executor starting", "agent", x.o.Env.AgentEndpoint, "framework", x.o.Env.FrameworkID,
 		"checkpoint", x.o.Env.Checkpoint, "sandbox", x.o.Env.Sandbox, "cgroupParent", x.o.CgroupParent)
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		x.sendLoop()
+	}()
 	err := x.connectLoop(ctx)
 	close(x.offline) // no acknowledgement can arrive any more
 	x.finish(err)
@@ -234,8 +241,9 @@ func (x *Executor) waitAcked(deadline time.Time) bool {
 	}
 }
 
-// sendUpdate records a status update as unacknowledged and sends it when
-// subscribed; otherwise it goes out with the next SUBSCRIBE.
+// sendUpdate records a status update as unacknowledged and wakes the
+// sender, which delivers it while subscribed; otherwise it goes out with the
+// next SUBSCRIBE.
 func (x *Executor) sendUpdate(st mesos.TaskStatus) {
 	src := mesos.SOURCE_EXECUTOR
 	st.Source = &src
@@ -251,24 +259,88 @@ func (x *Executor) sendUpdate(st mesos.TaskStatus) {
 	if st.Reason != nil {
 		log = log.With("reason", st.Reason.String())
 	}
-	x.mu.Lock()
-	subscribed := x.subscribed
-	x.mu.Unlock()
-	if !subscribed {
-		log.Info("status update queued until the agent is back")
-		return
+	log.Info("status update")
+	x.kickSender()
+}
+
+func (x *Executor) kickSender() {
+	select {
+	case x.kick <- struct{}{}:
+	default:
 	}
-	if err := x.agent.update(st); err != nil {
-		log.Warn("sending status update failed; it will be resent on resubscription", "err", err)
-		return
+}
+
+// Status update delivery. The agent answers an UPDATE with 202 once it has
+// taken the update; a recovering agent answers 503 until its recovery ends,
+// and a connection may break: such an update is retried (in order: the
+// agent's status update manager wants a task's updates in sequence) with a
+// short backoff while subscribed. An update taken but not acknowledged is
+// resent every updateResendInterval (the agent drops duplicates by uuid),
+// as Mesos' own executors retry status updates.
+const (
+	updateRetryMin       = 100 * time.Millisecond
+	updateRetryMax       = time.Second
+	updateResendInterval = 10 * time.Second
+)
+
+// sendLoop delivers the stored updates until the executor goes offline.
+func (x *Executor) sendLoop() {
+	retry := updateRetryMin
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := time.Duration(-1)
+		x.mu.Lock()
+		subscribed := x.subscribed
+		x.mu.Unlock()
+		if subscribed {
+			u, ok, due := x.store.next(time.Now(), updateResendInterval)
+			switch {
+			case ok:
+				st := u.Status
+				err := x.agent.update(st)
+				log := x.log.With("task", st.TaskID.Value, "state", st.State.String())
+				if err != nil {
+					log.Warn("sending status update failed; retrying", "err", err, "in", retry)
+					wait = retry
+					retry = min(2*retry, updateRetryMax)
+					break
+				}
+				x.store.markSent(time.Now(), u)
+				retry = updateRetryMin
+				log.Debug("status update sent")
+				continue
+			case !due.IsZero():
+				wait = max(time.Until(due), 0)
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		var tc <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(wait)
+			tc = timer.C
+		}
+		select {
+		case <-x.kick:
+		case <-tc:
+		case <-x.offline:
+			return
+		}
 	}
-	log.Info("status update sent")
 }
 
 func (x *Executor) setSubscribed(v bool) {
 	x.mu.Lock()
 	x.subscribed = v
 	x.mu.Unlock()
+	if v {
+		x.kickSender()
+	}
 }
 
 // errorf is fmt.Errorf for messages.

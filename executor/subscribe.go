@@ -21,8 +21,11 @@ import (
 // call (and for the headers of the subscription's response).
 const callTimeout = 5 * time.Second
 
-// Backoff between subscription attempts: doubling from backoffMin, capped by
-// MESOS_SUBSCRIPTION_BACKOFF_MAX (the agent expects a retry within it).
+// Backoff between subscription attempts: doubling from backoffMin, each wait
+// capped at half of MESOS_SUBSCRIPTION_BACKOFF_MAX. That value is the
+// agent's --executor_reregistration_timeout: a restarted agent destroys an
+// executor that has not re-subscribed within it, so the executor must try
+// at least twice inside that window.
 const backoffMin = 100 * time.Millisecond
 
 // noCheckpointRetry is how long the first subscription is retried when the
@@ -123,9 +126,9 @@ func (x *Executor) connectLoop(ctx context.Context) error {
 		if time.Since(disconnectedAt) >= retryFor {
 			return fmt.Errorf("%w for %v (recovery timeout): %v", errAgentGone, retryFor.Round(time.Millisecond), err)
 		}
-		// Full jitter within [backoff/2, backoff], never past the bound.
-		wait := min(backoff/2+rand.N(backoff/2+1), backoffMax, time.Until(disconnectedAt.Add(retryFor)))
-		backoff = min(2*backoff, backoffMax)
+		// Jitter within [backoff/2, backoff], never past the bound.
+		wait := min(backoff/2+rand.N(backoff/2+1), backoffMax/2, time.Until(disconnectedAt.Add(retryFor)))
+		backoff = min(2*backoff, backoffMax/2)
 		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-t.C:
@@ -192,8 +195,8 @@ func (x *Executor) serve(ctx context.Context) (subscribed bool, err error) {
 	}
 }
 
-// subscribed1 handles SUBSCRIBED: updates produced while the SUBSCRIBE was
-// on its way (not in it) are sent now.
+// subscribed1 handles SUBSCRIBED: the updates the SUBSCRIBE carried count
+// as delivered; those produced while it was on its way go out now.
 func (x *Executor) subscribed1(s *executor.Event_Subscribed, sent []executor.Call_Update) {
 	attrs := []any{"resent_updates", len(sent)}
 	if s != nil {
@@ -203,20 +206,8 @@ func (x *Executor) subscribed1(s *executor.Event_Subscribed, sent []executor.Cal
 		}
 	}
 	x.log.Info("subscribed to the agent", attrs...)
+	x.store.markSent(time.Now(), sent...)
 	x.setSubscribed(true)
-	inCall := map[string]bool{}
-	for _, u := range sent {
-		inCall[string(u.Status.UUID)] = true
-	}
-	now, _ := x.store.pending()
-	for _, u := range now {
-		if inCall[string(u.Status.UUID)] {
-			continue
-		}
-		if err := x.agent.update(u.Status); err != nil {
-			x.log.Warn("sending status update failed", "task", u.Status.TaskID.Value, "err", err)
-		}
-	}
 }
 
 // handle dispatches one event. Nothing here blocks for long: pod work runs
@@ -247,7 +238,7 @@ func (x *Executor) handle(ev *executor.Event) error {
 	case executor.Event_ERROR:
 		return fmt.Errorf("agent sent ERROR: %s", ev.GetError().GetMessage())
 	case executor.Event_HEARTBEAT:
-		x.log.Debug("heartbeat")
+		// Only keeps the connection alive; nothing to do.
 	default:
 		x.log.Warn("ignoring unknown event", "type", ev.Type.String())
 	}

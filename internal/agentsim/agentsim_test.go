@@ -721,3 +721,59 @@ func TestProtocolJSONStream(t *testing.T) {
 		t.Errorf("subscriptions %d", n)
 	}
 }
+
+// The fetcher copies ExecutorInfo.command.uris into the sandbox before the
+// executor starts; a failed fetch fails the launch.
+func TestFetchURIs(t *testing.T) {
+	a := startAgent(t, Config{})
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "docker-compose.yml"), []byte("services: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "run.sh"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	out := "app/override.yml"
+	info := fakeExecInfo(t, "exec-fetch", "finish")
+	info.Command.URIs = []mesos.CommandInfo_URI{
+		{Value: filepath.Join(src, "docker-compose.yml")},
+		{Value: "file://" + filepath.Join(src, "docker-compose.yml"), OutputFile: &out},
+		{Value: filepath.Join(src, "run.sh"), Executable: &yes},
+	}
+	e, err := a.LaunchExecutor(ctxT(t, 10*time.Second), info, fw(), task("t1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dumpLogs(t, e)
+	if _, err := e.WaitState(ctxT(t, 20*time.Second), "t1", mesos.TASK_FINISHED); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]os.FileMode{"docker-compose.yml": 0o644, "app/override.yml": 0o644, "run.sh": 0o755} {
+		fi, err := os.Stat(filepath.Join(e.Sandbox(), name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), mode)
+		}
+	}
+
+	bad := fakeExecInfo(t, "exec-fetch-bad", "finish")
+	bad.Command.URIs = []mesos.CommandInfo_URI{{Value: filepath.Join(src, "missing.yml")}}
+	e2, err := a.LaunchExecutor(ctxT(t, 10*time.Second), bad, fw(), task("t2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e2.WaitState(ctxT(t, 5*time.Second), "t2", mesos.TASK_FAILED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED || !strings.Contains(st.GetMessage(), "missing.yml") {
+		t.Errorf("%v %q", st.GetReason(), st.GetMessage())
+	}
+	if ex, _ := e2.Wait(ctxT(t, 5*time.Second)); ex.Launched || e2.PID() != 0 {
+		t.Errorf("launched after a failed fetch: %+v", ex)
+	}
+}

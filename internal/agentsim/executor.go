@@ -43,7 +43,7 @@ type StatusRecord struct {
 
 // ExitInfo describes how the executor process ended.
 type ExitInfo struct {
-	Launched bool           // false: the executor was never started (invalid ExecutorInfo)
+	Launched bool           // false: the executor was never started (invalid ExecutorInfo, failed fetch)
 	Code     int            // exit code, -1 if killed by a signal
 	Signal   syscall.Signal // signal that killed it, 0 otherwise
 	Forced   bool           // the agent destroyed the container (shutdown grace period elapsed, recovery, registration timeout, Close)
@@ -110,7 +110,10 @@ type Executor struct {
 // process is started), creates the sandbox, starts ExecutorInfo.command
 // there with the agent's environment, inside its cgroups, and queues the
 // tasks; they are sent as LAUNCH events after SUBSCRIBED once the executor
-// subscribes.
+// subscribes. Like the Mesos fetcher, it first copies
+// ExecutorInfo.command.uris into the sandbox (see fetch); if that fails the
+// executor is not started and every task gets TASK_FAILED with
+// REASON_CONTAINER_LAUNCH_FAILED.
 func (a *Agent) LaunchExecutor(ctx context.Context, info *mesos.ExecutorInfo, fw mesos.FrameworkInfo, tasks ...mesos.TaskInfo) (*Executor, error) {
 	if info == nil {
 		return nil, errors.New("agentsim: nil ExecutorInfo")
@@ -183,6 +186,30 @@ func (a *Agent) LaunchExecutor(ctx context.Context, info *mesos.ExecutorInfo, fw
 	latest := filepath.Join(filepath.Dir(e.sandbox), "latest")
 	_ = os.Remove(latest)
 	_ = os.Symlink(e.containerID, latest)
+
+	// The fetcher puts ExecutorInfo.command.uris into the sandbox before
+	// the executor starts; a failed fetch fails the container's launch.
+	if uris := ei.Command.URIs; len(uris) > 0 {
+		logf, err := os.OpenFile(filepath.Join(e.sandbox, "stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		ferr := fetch(e.sandbox, uris, logf)
+		logf.Close()
+		if ferr != nil {
+			a.log.Warn("fetching executor URIs failed", "executor", e.id, "err", ferr)
+			a.mu.Lock()
+			e.state = execTerminated
+			msg := "Failed to launch container: " + ferr.Error()
+			for _, t := range tasks {
+				e.record(e.agentStatus(t.TaskID, mesos.TASK_FAILED, mesos.SOURCE_AGENT, mesos.REASON_CONTAINER_LAUNCH_FAILED, msg), false)
+			}
+			a.all = append(a.all, e)
+			a.mu.Unlock()
+			close(e.exited)
+			return e, nil
+		}
+	}
 
 	if a.cfg.CgroupRoot != "" {
 		cpus := resourceScalars("cpus", &ei, tasks)
