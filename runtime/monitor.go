@@ -102,6 +102,11 @@ func (e *Engine) unsupervise(pod string) {
 	e.supMu.Unlock()
 	if s != nil {
 		s.cancel()
+		// Nobody probes the pod any more: drop its health rather than
+		// let `ps` show a stale one. Restart counts stay true.
+		s.mu.Lock()
+		e.writeMonitorFile(pod, nil, s.restarts)
+		s.mu.Unlock()
 	}
 }
 

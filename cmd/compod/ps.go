@@ -47,7 +47,7 @@ func cmdPs(ctx context.Context, args []string) error {
 		return enc.Encode(pods)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POD\tSERVICE\tSTATE\tPID\tEXIT\tIP\tPORTS")
+	fmt.Fprintln(tw, "POD\tSERVICE\tSTATE\tHEALTH\tRESTARTS\tPID\tEXIT\tIP\tPORTS")
 	for _, p := range pods {
 		for _, s := range p.Services {
 			exit := ""
@@ -58,7 +58,11 @@ func cmdPs(ctx context.Context, args []string) error {
 			if s.State == runtime.StateRunning {
 				pid = fmt.Sprint(s.PID)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, s.Name, s.State, pid, exit, p.IP, servicePorts(p, s.Name))
+			health := s.Health
+			if health == "" {
+				health = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, s.Name, s.State, health, s.Restarts, pid, exit, p.IP, servicePorts(p, s.Name))
 		}
 	}
 	return tw.Flush()
