@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +113,20 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	if err := os.MkdirAll(e.podsDir(), 0o711); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
+	if _, err := os.Stat(strings.TrimPrefix(address, "unix://")); err != nil {
+		return nil, fmt.Errorf("connecting to containerd: no socket at %s (is containerd running? set --address or CONTAINERD_ADDRESS)", address)
+	}
 	c, err := client.New(address, client.WithTimeout(10*time.Second))
+	if err == nil {
+		// The client connects lazily; ask once, so an unreachable
+		// containerd is one clear error rather than one per image.
+		vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = c.Version(vctx)
+		cancel()
+		if err != nil {
+			c.Close()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w (is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
 	}
