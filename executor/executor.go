@@ -278,10 +278,12 @@ func (x *Executor) kickSender() {
 // resent every updateResendInterval (the agent drops duplicates by uuid),
 // as Mesos' own executors retry status updates.
 const (
-	updateRetryMin       = 100 * time.Millisecond
-	updateRetryMax       = time.Second
-	updateResendInterval = 10 * time.Second
+	updateRetryMin = 100 * time.Millisecond
+	updateRetryMax = time.Second
 )
+
+// updateResendInterval is a variable for tests.
+var updateResendInterval = 10 * time.Second
 
 // sendLoop delivers the stored updates until the executor goes offline.
 func (x *Executor) sendLoop() {

@@ -3,217 +3,27 @@ package executor
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
+	"github.com/compod/compod/internal/agentsim"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
 
-// fakeAgent speaks just enough of the agent's executor API for protocol
-// tests: protobuf calls in, a RecordIO protobuf event stream out.
-type fakeAgent struct {
-	t   *testing.T
-	srv *http.Server
-	ln  net.Listener
-
-	mu         sync.Mutex
-	up         bool // accepts subscriptions
-	autoAck    bool
-	stream     chan *executor.Event // the current subscription's events
-	streamDone chan struct{}        // closed to end the current subscription
-	subscribes []*executor.Call
-	updates    []mesos.TaskStatus
-	changed    chan struct{}
-}
-
-func newFakeAgent(t *testing.T) *fakeAgent {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &fakeAgent{t: t, ln: ln, up: true, autoAck: true, changed: make(chan struct{})}
-	a.srv = &http.Server{Handler: http.HandlerFunc(a.serve)}
-	go a.srv.Serve(ln)
-	t.Cleanup(func() { a.srv.Close() })
-	return a
-}
-
-func (a *fakeAgent) endpoint() string { return a.ln.Addr().String() }
-
-func (a *fakeAgent) notify() {
-	close(a.changed)
-	a.changed = make(chan struct{})
-}
-
-func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var c executor.Call
-	if err := c.Unmarshal(body); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	a.mu.Lock()
-	if !a.up {
-		a.mu.Unlock()
-		http.Error(w, "agent recovering", http.StatusServiceUnavailable)
-		return
-	}
-	switch c.Type {
-	case executor.Call_SUBSCRIBE:
-		if a.streamDone != nil {
-			close(a.streamDone)
-		}
-		stream, done := make(chan *executor.Event, 100), make(chan struct{})
-		a.stream, a.streamDone = stream, done
-		a.subscribes = append(a.subscribes, &c)
-		a.notify()
-		a.mu.Unlock()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.WriteHeader(http.StatusOK)
-		write := func(ev *executor.Event) bool {
-			b, _ := ev.Marshal()
-			if _, err := fmt.Fprintf(w, "%d\n%s", len(b), b); err != nil {
-				return false
-			}
-			w.(http.Flusher).Flush()
-			return true
-		}
-		write(&executor.Event{Type: executor.Event_SUBSCRIBED, Subscribed: &executor.Event_Subscribed{
-			AgentInfo: mesos.AgentInfo{Hostname: "fake"}}})
-		// Like the agent, take over the resent updates and acknowledge them.
-		a.mu.Lock()
-		if a.autoAck {
-			for _, u := range c.Subscribe.UnacknowledgedUpdates {
-				stream <- &executor.Event{Type: executor.Event_ACKNOWLEDGED, Acknowledged: &executor.Event_Acknowledged{TaskID: u.Status.TaskID, UUID: u.Status.UUID}}
-			}
-		}
-		a.mu.Unlock()
-		for {
-			select {
-			case ev := <-stream:
-				if !write(ev) {
-					return
-				}
-			case <-done:
-				// Break the connection, as a dying agent does.
-				if hj, ok := w.(http.Hijacker); ok {
-					if conn, _, err := hj.Hijack(); err == nil {
-						conn.Close()
-					}
-				}
-				return
-			case <-r.Context().Done():
-				return
-			}
-		}
-	case executor.Call_UPDATE:
-		st := c.Update.Status
-		a.updates = append(a.updates, st)
-		if a.autoAck && a.stream != nil {
-			a.stream <- &executor.Event{Type: executor.Event_ACKNOWLEDGED, Acknowledged: &executor.Event_Acknowledged{TaskID: st.TaskID, UUID: st.UUID}}
-		}
-		a.notify()
-		a.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	default:
-		a.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}
-}
-
-// send pushes an event on the current subscription.
-func (a *fakeAgent) send(ev *executor.Event) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stream == nil {
-		a.t.Fatal("no subscription")
-	}
-	a.stream <- ev
-}
-
-// restart breaks the subscription; the agent is down for d.
-func (a *fakeAgent) restart(d time.Duration) {
-	a.mu.Lock()
-	a.up = false
-	if a.streamDone != nil {
-		close(a.streamDone)
-		a.streamDone, a.stream = nil, nil
-	}
-	a.mu.Unlock()
-	if d >= 0 {
-		time.AfterFunc(d, func() {
-			a.mu.Lock()
-			a.up = true
-			a.mu.Unlock()
-		})
-	}
-}
-
-func (a *fakeAgent) setAutoAck(v bool) {
-	a.mu.Lock()
-	a.autoAck = v
-	a.mu.Unlock()
-}
-
-// waitFor waits until cond (called under the lock) holds.
-func (a *fakeAgent) waitFor(what string, d time.Duration, cond func() bool) {
-	a.t.Helper()
-	deadline := time.After(d)
-	for {
-		a.mu.Lock()
-		ok, ch := cond(), a.changed
-		a.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			a.t.Fatalf("timed out waiting for %s; updates: %s", what, a.states())
-		}
-	}
-}
-
-func (a *fakeAgent) waitState(task string, state mesos.TaskState, d time.Duration) mesos.TaskStatus {
-	a.t.Helper()
-	var got mesos.TaskStatus
-	a.waitFor(fmt.Sprintf("%s %v", task, state), d, func() bool {
-		for _, u := range a.updates {
-			if u.TaskID.Value == task && *u.State == state {
-				got = u
-				return true
-			}
-			if u.TaskID.Value == task && isTerminal(*u.State) {
-				a.t.Fatalf("waiting for %s %v, got terminal %v: %s", task, state, *u.State, u.GetMessage())
-			}
-		}
-		return false
-	})
-	return got
-}
-
-func (a *fakeAgent) states() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := ""
-	for _, u := range a.updates {
-		s += fmt.Sprintf("[%s %v %q] ", u.TaskID.Value, *u.State, u.GetMessage())
-	}
-	return s
-}
-
-// fakeEngine is an in-memory pod engine for protocol tests only.
+// fakeEngine is an in-memory pod engine for the protocol tests only: pure
+// Mesos protocol behaviour that needs no container (status updates,
+// acknowledgements, recovery, kill and shutdown sequencing, task
+// validation). Everything that runs pods uses the real engine
+// (e2e_test.go).
 type fakeEngine struct {
 	dir string
 	mu  sync.Mutex
@@ -355,26 +165,117 @@ func fakeLoad(ctx context.Context, req LoadRequest) (*translate.PodPlan, error) 
 		Ports: ports}, nil
 }
 
-// harness runs an executor against a fake agent and engine.
+// harness runs an executor in this process, with the in-memory fake engine,
+// against the Mesos agent emulator: the agent launches a placeholder
+// process (it records the environment the agent gives it and sleeps) in
+// place of the executor binary; the executor runs here with exactly that
+// environment, so the test can inspect the fake engine, and the placeholder
+// exits when Run returns, so the agent sees the executor exit. The agent
+// side (subscription, events, acknowledgements, heartbeats, status codes,
+// restarts) is the emulator's. Tests with real pods are in e2e_test.go.
 type harness struct {
 	t      *testing.T
-	agent  *fakeAgent
+	agent  *agentsim.Agent
+	cfg    agentsim.Config
+	ex     *agentsim.Executor
 	eng    *fakeEngine
+	mod    func(*Options)
 	x      *Executor
 	env    Env
+	files  map[string]string // compose files for the next launch
 	runErr chan error
 	cancel context.CancelFunc
 }
 
-func newHarness(t *testing.T, mod func(*Options)) *harness {
-	h := &harness{t: t, agent: newFakeAgent(t), eng: newFakeEngine(t), runErr: make(chan error, 1)}
-	h.env = Env{AgentEndpoint: h.agent.endpoint(), FrameworkID: "fw", ExecutorID: "ex", Sandbox: t.TempDir(),
-		ShutdownGracePeriod: 3 * time.Second, Checkpoint: true, RecoveryTimeout: 5 * time.Second, SubscriptionBackoffMax: 200 * time.Millisecond}
-	h.env.Directory = h.env.Sandbox
+// newHarness starts the agent; launch starts the executor with a task.
+func newHarness(t *testing.T, mod func(*Options), cfgMod ...func(*agentsim.Config)) *harness {
+	h := &harness{t: t, eng: newFakeEngine(t), mod: mod, runErr: make(chan error, 1), files: map[string]string{}}
+	h.cfg = agentsim.Config{
+		WorkDir:                t.TempDir(),
+		Checkpoint:             true,
+		RecoveryTimeout:        5 * time.Second,
+		SubscriptionBackoffMax: time.Second,
+		ShutdownGracePeriod:    3 * time.Second,
+		HeartbeatInterval:      200 * time.Millisecond, // the executor must ignore them
+	}
+	for _, m := range cfgMod {
+		m(&h.cfg)
+	}
+	if testing.Verbose() {
+		h.cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	a, err := agentsim.Start(context.Background(), h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.agent = a
+	t.Cleanup(func() {
+		if h.cancel != nil {
+			h.cancel()
+			select {
+			case err := <-h.runErr:
+				h.runErr <- err
+			case <-time.After(10 * time.Second):
+				t.Error("executor did not stop")
+			}
+		}
+		_ = a.Close()
+	})
+	return h
+}
+
+// launch has the agent launch the executor with info (its compose files
+// fetched into the sandbox) and runs the executor.
+func (h *harness) launch(info mesos.TaskInfo) {
+	t := h.t
+	t.Helper()
+	var uris []mesos.CommandInfo_URI
+	src := t.TempDir()
+	for name, content := range h.files {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		uris = append(uris, mesos.CommandInfo_URI{Value: p})
+	}
+	h.files = map[string]string{}
+	cmd := `env > placeholder.env.tmp && mv placeholder.env.tmp placeholder.env; trap 'exit 0' TERM; while :; do sleep 0.1; done`
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ex, err := h.agent.LaunchExecutor(ctx, &mesos.ExecutorInfo{
+		Type:       mesos.ExecutorInfo_CUSTOM,
+		ExecutorID: mesos.ExecutorID{Value: "compod-" + info.TaskID.Value},
+		Command:    &mesos.CommandInfo{Value: &cmd, URIs: uris},
+	}, mesos.FrameworkInfo{User: "root", Name: "protocol-test", Checkpoint: &h.cfg.Checkpoint}, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ex = ex
+	envFile := filepath.Join(ex.Sandbox(), "placeholder.env")
+	var b []byte
+	for i := 0; ; i++ {
+		if b, err = os.ReadFile(envFile); err == nil {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("placeholder executor did not start: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	vars := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			vars[k] = v
+		}
+	}
+	h.env, err = ParseEnv(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := Options{Env: h.env, Engine: h.eng, Load: fakeLoad, CgroupParent: "/mesos/cid", TerminalAckTimeout: 2 * time.Second,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	if mod != nil {
-		mod(&o)
+	if h.mod != nil {
+		h.mod(&o)
 	}
 	h.env = o.Env
 	x, err := New(o)
@@ -382,24 +283,22 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	h.x = x
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.runErr <- x.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-h.runErr:
-		case <-time.After(10 * time.Second):
-			t.Error("executor did not stop")
-		}
-	})
-	h.agent.waitFor("SUBSCRIBE", 5*time.Second, func() bool { return len(h.agent.subscribes) > 0 })
-	return h
+	runCtx, runCancel := context.WithCancel(context.Background())
+	h.cancel = runCancel
+	go func() {
+		err := x.Run(runCtx)
+		// The executor process ends: so does the placeholder.
+		_ = syscall.Kill(ex.PID(), syscall.SIGTERM)
+		h.runErr <- err
+	}()
 }
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
 
 func (h *harness) waitExit(d time.Duration) error {
 	h.t.Helper()
@@ -413,42 +312,62 @@ func (h *harness) waitExit(d time.Duration) error {
 	}
 }
 
-// taskInfo makes a task with compose files in the sandbox and host ports.
+// taskInfo makes a task naming compose files (fetched into the sandbox at
+// launch) with host ports.
 func (h *harness) taskInfo(id string, files map[string]string, ports ...[2]uint64) mesos.TaskInfo {
 	var names []string
 	for name, content := range files {
-		os.WriteFile(filepath.Join(h.env.Sandbox, name), []byte(content), 0o644)
+		h.files[name] = content
 		names = append(names, name)
 	}
-	s := mesos.SCALAR
 	info := mesos.TaskInfo{Name: id, TaskID: mesos.TaskID{Value: id}, Resources: []mesos.Resource{
-		{Name: "cpus", Type: &s, Scalar: &mesos.Value_Scalar{Value: 0.5}},
-		{Name: "mem", Type: &s, Scalar: &mesos.Value_Scalar{Value: 64}},
+		scalarRes("cpus", 0.5), scalarRes("mem", 64),
 	}}
 	if len(ports) > 0 {
 		info.Resources = append(info.Resources, portsResource(ports...))
 	}
 	if len(names) > 0 {
-		v := ""
-		for i, n := range names {
-			if i > 0 {
-				v += ","
-			}
-			v += n
-		}
-		info.Labels = &mesos.Labels{Labels: []mesos.Label{label(LabelFileName, v)}}
+		info.Labels = &mesos.Labels{Labels: []mesos.Label{label(LabelFileName, strings.Join(names, ","))}}
 	}
 	return info
 }
 
-func (h *harness) launch(info mesos.TaskInfo) {
-	h.agent.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: info}})
+func (h *harness) waitState(task string, state mesos.TaskState) mesos.TaskStatus {
+	h.t.Helper()
+	return waitState(h.t, h.ex, task, state, 5*time.Second)
 }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST, mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE:
-		return true
+// waitRecord waits until the agent has received a status update matching f.
+func (h *harness) waitRecord(what string, d time.Duration, f func(agentsim.StatusRecord) bool) agentsim.StatusRecord {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		for _, r := range h.ex.Records() {
+			if f(r) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; statuses: %s", what, statuses(h.ex))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return false
+}
+
+func (h *harness) kill(id string, grace *time.Duration) {
+	h.t.Helper()
+	if err := h.ex.Kill(ctxFor(h.t, 5*time.Second), id, grace); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) waitSubscriptions(n int, d time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for h.ex.Subscriptions() < n {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("subscriptions %d, want %d", h.ex.Subscriptions(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -2,7 +2,9 @@ package executor
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 
+	"github.com/compod/compod/internal/agentsim"
 	"github.com/compod/compod/runtime"
 )
 
@@ -30,11 +33,11 @@ func labelValue(st mesos.TaskStatus, key string) string {
 func TestLaunchRunningKill(t *testing.T) {
 	h := newHarness(t, nil)
 	h.launch(h.taskInfo("web.1", map[string]string{"docker-compose.yml": "services: {}"}, [2]uint64{31000, 31002}))
-	st := h.agent.waitState("web.1", mesos.TASK_STARTING, 5*time.Second)
+	st := h.waitState("web.1", mesos.TASK_STARTING)
 	if st.GetSource() != mesos.SOURCE_EXECUTOR || len(st.UUID) != 16 {
 		t.Fatalf("STARTING: source %v uuid %x", st.GetSource(), st.UUID)
 	}
-	run := h.agent.waitState("web.1", mesos.TASK_RUNNING, 5*time.Second)
+	run := h.waitState("web.1", mesos.TASK_RUNNING)
 	if got := labelValue(run, "compod.port.web.80/tcp"); got != "31000" {
 		t.Errorf("port label web 80: %q", got)
 	}
@@ -45,23 +48,28 @@ func TestLaunchRunningKill(t *testing.T) {
 		t.Errorf("network infos: %+v", ni)
 	}
 	// Sandbox: plan, ports, service logs.
+	sb := h.ex.Sandbox()
 	for _, f := range []string{PlanFile, PortsFile, "web.stdout", "web.stderr", "db.stdout"} {
-		if _, err := os.Stat(filepath.Join(h.env.Sandbox, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(sb, f)); err != nil {
 			t.Errorf("sandbox: %v", err)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(h.env.Sandbox, PortsFile)); !strings.Contains(string(b), "31001") {
+	if b, _ := os.ReadFile(filepath.Join(sb, PortsFile)); !strings.Contains(string(b), "31001") {
 		t.Errorf("ports.json: %s", b)
 	}
 	// The executor's own cgroup bounds the pod: no pod-level limits.
 	if o := h.eng.opt[0]; o.PodCPUs != 0 || o.PodMemoryBytes != 0 {
 		t.Errorf("pod limits set under a Mesos cgroup: %+v", o)
 	}
+	// Heartbeats have been flowing all along.
+	time.Sleep(3 * h.cfg.HeartbeatInterval)
+	if n := h.ex.Subscriptions(); n != 1 || !h.ex.Connected() {
+		t.Errorf("subscriptions %d, connected %v", n, h.ex.Connected())
+	}
 
-	grace := int64(2 * time.Second)
-	h.agent.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: "web.1"},
-		KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: grace}}}})
-	killed := h.agent.waitState("web.1", mesos.TASK_KILLED, 5*time.Second)
+	grace := 2 * time.Second
+	h.kill("web.1", &grace)
+	killed := h.waitState("web.1", mesos.TASK_KILLED)
 	if labelValue(killed, "compod.port.web.80/tcp") != "31000" {
 		t.Error("terminal update lost the port labels")
 	}
@@ -75,19 +83,23 @@ func TestLaunchRunningKill(t *testing.T) {
 		t.Errorf("pod removed %d times", downs)
 	}
 	// The logs survive the pod's removal.
-	if b, _ := os.ReadFile(filepath.Join(h.env.Sandbox, "web.stdout")); string(b) != "hello from web\n" {
+	if b, _ := os.ReadFile(filepath.Join(sb, "web.stdout")); string(b) != "hello from web\n" {
 		t.Errorf("web.stdout after removal: %q", b)
+	}
+	exit, err := h.ex.Wait(ctxFor(t, 5*time.Second))
+	if err != nil || exit.Forced || len(exit.Unacked) > 0 {
+		t.Errorf("exit %+v %v", exit, err)
 	}
 }
 
 func TestServiceFailure(t *testing.T) {
 	h := newHarness(t, nil)
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	run := h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
+	run := h.waitState("t", mesos.TASK_RUNNING)
 	pod := labelValue(run, "compod.pod")
 	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseFailed, Service: "db", ExitCode: 3, Reason: runtime.ReasonServiceExit,
 		Message: `service "db" exited with code 3`, Exits: map[string]uint32{"db": 3}})
-	st := h.agent.waitState("t", mesos.TASK_FAILED, 5*time.Second)
+	st := h.waitState("t", mesos.TASK_FAILED)
 	if !strings.Contains(st.GetMessage(), `"db"`) || !strings.Contains(st.GetMessage(), "3") || st.GetReason() != mesos.REASON_COMMAND_EXECUTOR_FAILED {
 		t.Errorf("FAILED: %q %v", st.GetMessage(), st.GetReason())
 	}
@@ -105,21 +117,16 @@ func TestServiceFailure(t *testing.T) {
 func TestOOMAndHealth(t *testing.T) {
 	h := newHarness(t, nil)
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	run := h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
+	run := h.waitState("t", mesos.TASK_RUNNING)
 	pod := labelValue(run, "compod.pod")
 	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseRunning, Health: map[string]string{"web": "starting"}})
 	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseRunning, Health: map[string]string{"web": "healthy"}})
-	h.agent.waitFor("healthy update", 5*time.Second, func() bool {
-		for _, u := range h.agent.updates {
-			if u.Healthy != nil && *u.Healthy && u.GetReason() == mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED {
-				return true
-			}
-		}
-		return false
+	h.waitRecord("healthy update", 5*time.Second, func(r agentsim.StatusRecord) bool {
+		return r.Status.Healthy != nil && *r.Status.Healthy && r.Status.GetReason() == mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
 	})
 	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseFailed, Service: "web", ExitCode: 137, Reason: runtime.ReasonOOM,
 		Message: `service "web" was killed: out of memory`})
-	st := h.agent.waitState("t", mesos.TASK_FAILED, 5*time.Second)
+	st := h.waitState("t", mesos.TASK_FAILED)
 	if st.GetReason() != mesos.REASON_CONTAINER_LIMITATION_MEMORY {
 		t.Errorf("OOM reason: %v", st.GetReason())
 	}
@@ -144,7 +151,7 @@ func TestBadTaskInfo(t *testing.T) {
 				info.Labels = &mesos.Labels{Labels: []mesos.Label{label(LabelFileName, tc.label)}}
 			}
 			h.launch(info)
-			st := h.agent.waitState("bad", mesos.TASK_FAILED, 5*time.Second)
+			st := h.waitState("bad", mesos.TASK_FAILED)
 			for _, w := range tc.want {
 				if !strings.Contains(st.GetMessage(), w) {
 					t.Errorf("message %q does not say %q", st.GetMessage(), w)
@@ -167,7 +174,7 @@ func TestLaunchFailure(t *testing.T) {
 	h := newHarness(t, nil)
 	h.eng.upErr = errors.New(`pod "x": service "web": image "nope:latest" not found`)
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	st := h.agent.waitState("t", mesos.TASK_FAILED, 5*time.Second)
+	st := h.waitState("t", mesos.TASK_FAILED)
 	if st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED || !strings.Contains(st.GetMessage(), "nope:latest") {
 		t.Errorf("got %v %q", st.GetReason(), st.GetMessage())
 	}
@@ -177,37 +184,51 @@ func TestKillDuringLaunch(t *testing.T) {
 	h := newHarness(t, nil)
 	h.eng.upBlock = make(chan struct{})
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	h.agent.waitState("t", mesos.TASK_STARTING, 5*time.Second)
+	h.waitState("t", mesos.TASK_STARTING)
 	time.Sleep(100 * time.Millisecond)
-	h.agent.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: "t"}}})
-	st := h.agent.waitState("t", mesos.TASK_KILLED, 5*time.Second)
+	h.kill("t", nil)
+	st := h.waitState("t", mesos.TASK_KILLED)
 	if st.GetReason() != mesos.REASON_TASK_KILLED_DURING_LAUNCH {
 		t.Errorf("reason %v", st.GetReason())
 	}
 }
 
+// A master never sends LAUNCH_GROUP to a custom executor (task groups need
+// the default executor), so no agent can produce it: the refusal is checked
+// on the executor alone.
 func TestLaunchGroupRefused(t *testing.T) {
-	h := newHarness(t, nil)
-	h.agent.send(&executor.Event{Type: executor.Event_LAUNCH_GROUP, LaunchGroup: &executor.Event_LaunchGroup{TaskGroup: mesos.TaskGroupInfo{
-		Tasks: []mesos.TaskInfo{{TaskID: mesos.TaskID{Value: "g1"}}, {TaskID: mesos.TaskID{Value: "g2"}}}}}})
-	for _, id := range []string{"g1", "g2"} {
-		st := h.agent.waitState(id, mesos.TASK_FAILED, 5*time.Second)
-		if !strings.Contains(st.GetMessage(), "task groups") || st.GetReason() != mesos.REASON_TASK_GROUP_INVALID {
-			t.Errorf("%s: %v %q", id, st.GetReason(), st.GetMessage())
-		}
-	}
-	if err := h.waitExit(5 * time.Second); err != nil {
+	x, err := New(Options{Env: Env{FrameworkID: "fw", ExecutorID: "ex"}, Engine: newFakeEngine(t), Load: fakeLoad,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := x.handle(&executor.Event{Type: executor.Event_LAUNCH_GROUP, LaunchGroup: &executor.Event_LaunchGroup{TaskGroup: mesos.TaskGroupInfo{
+		Tasks: []mesos.TaskInfo{{TaskID: mesos.TaskID{Value: "g1"}}, {TaskID: mesos.TaskID{Value: "g2"}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ups, _ := x.store.pending()
+	if len(ups) != 2 {
+		t.Fatalf("%d updates", len(ups))
+	}
+	for i, id := range []string{"g1", "g2"} {
+		st := ups[i].Status
+		if st.TaskID.Value != id || st.GetState() != mesos.TASK_FAILED || !strings.Contains(st.GetMessage(), "task groups") || st.GetReason() != mesos.REASON_TASK_GROUP_INVALID {
+			t.Errorf("%s: %v %v %q", id, st.GetState(), st.GetReason(), st.GetMessage())
+		}
+	}
+	close(x.doneC)
+	close(x.offline)
 }
 
 func TestShutdown(t *testing.T) {
 	h := newHarness(t, nil)
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
+	h.waitState("t", mesos.TASK_RUNNING)
 	start := time.Now()
-	h.agent.send(&executor.Event{Type: executor.Event_SHUTDOWN})
-	h.agent.waitState("t", mesos.TASK_KILLED, 5*time.Second)
+	if err := h.ex.Shutdown(ctxFor(t, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("t", mesos.TASK_KILLED)
 	if err := h.waitExit(h.env.ShutdownGracePeriod); err != nil {
 		t.Fatal(err)
 	}
@@ -217,57 +238,143 @@ func TestShutdown(t *testing.T) {
 	if g := h.eng.stopT[0]; g == nil || *g > h.env.ShutdownGracePeriod {
 		t.Errorf("stop timeout %v not bounded by the shutdown grace period", g)
 	}
+	exit, err := h.ex.Wait(ctxFor(t, 5*time.Second))
+	if err != nil || exit.Forced || len(exit.Unacked) > 0 {
+		t.Errorf("exit %+v %v", exit, err)
+	}
 }
 
 func TestResubscribeResendsUnacked(t *testing.T) {
 	h := newHarness(t, nil)
-	h.agent.setAutoAck(false)
+	h.eng.upBlock = make(chan struct{})
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	run := h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
-	pod := labelValue(run, "compod.pod")
-	// Acknowledge STARTING only.
-	h.agent.mu.Lock()
-	starting := h.agent.updates[0]
-	h.agent.mu.Unlock()
-	h.agent.send(&executor.Event{Type: executor.Event_ACKNOWLEDGED, Acknowledged: &executor.Event_Acknowledged{TaskID: starting.TaskID, UUID: starting.UUID}})
-	time.Sleep(100 * time.Millisecond)
-
-	h.agent.restart(500 * time.Millisecond)
-	h.agent.waitFor("resubscription", 5*time.Second, func() bool { return len(h.agent.subscribes) >= 2 })
-	sub := h.agent.subscribes[len(h.agent.subscribes)-1].Subscribe
-	if len(sub.UnacknowledgedUpdates) != 1 || !bytes.Equal(sub.UnacknowledgedUpdates[0].Status.UUID, run.UUID) {
-		t.Fatalf("SUBSCRIBE resent %d updates, want RUNNING only", len(sub.UnacknowledgedUpdates))
+	// STARTING is acknowledged, RUNNING is not.
+	starting := h.waitState("t", mesos.TASK_STARTING)
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), starting.UUID); err != nil {
+		t.Fatal(err)
 	}
-	if len(sub.UnacknowledgedTasks) != 0 {
-		t.Errorf("task resent although an update of it was acknowledged")
+	h.agent.WithholdAcks(true)
+	close(h.eng.upBlock)
+	run := h.waitState("t", mesos.TASK_RUNNING)
+	pod := labelValue(run, "compod.pod")
+
+	if err := h.agent.Restart(ctxFor(t, 5*time.Second), 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	h.agent.WithholdAcks(false)
+	h.waitSubscriptions(2, 5*time.Second)
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), run.UUID); err != nil {
+		t.Fatal(err)
+	}
+	var resent []mesos.TaskStatus
+	for _, r := range h.ex.Records() {
+		if r.Resent {
+			resent = append(resent, r.Status)
+		}
+	}
+	if len(resent) != 1 || !bytes.Equal(resent[0].UUID, run.UUID) {
+		t.Fatalf("SUBSCRIBE resent %d updates, want RUNNING only", len(resent))
 	}
 	if !h.eng.isRunning(pod) {
 		t.Fatal("the pod was stopped during the agent's restart")
 	}
-	// Still served after resubscription.
-	h.agent.setAutoAck(true)
-	h.agent.send(&executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: mesos.TaskID{Value: "t"}}})
-	h.agent.waitState("t", mesos.TASK_KILLED, 5*time.Second)
+	// Still served after resubscription (and after the recovery window).
+	h.kill("t", nil)
+	h.waitState("t", mesos.TASK_KILLED)
+	if err := h.waitExit(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func TestUnackedTaskResent(t *testing.T) {
-	h := newHarness(t, nil)
-	h.agent.setAutoAck(false)
+// A restarted agent answers every call but SUBSCRIBE with 503 until its
+// recovery ends: an update sent then must be retried, not left for the
+// next subscription.
+func TestUpdateRetriedWhileAgentRecovers(t *testing.T) {
+	h := newHarness(t, nil, func(c *agentsim.Config) { c.SubscriptionBackoffMax = 1500 * time.Millisecond })
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
-	h.agent.restart(200 * time.Millisecond)
-	h.agent.waitFor("resubscription", 5*time.Second, func() bool { return len(h.agent.subscribes) >= 2 })
-	sub := h.agent.subscribes[len(h.agent.subscribes)-1].Subscribe
-	if len(sub.UnacknowledgedTasks) != 1 || len(sub.UnacknowledgedUpdates) != 2 {
-		t.Fatalf("SUBSCRIBE: %d tasks %d updates", len(sub.UnacknowledgedTasks), len(sub.UnacknowledgedUpdates))
+	run := h.waitState("t", mesos.TASK_RUNNING)
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), run.UUID); err != nil {
+		t.Fatal(err)
+	}
+	pod := labelValue(run, "compod.pod")
+	restart := time.Now()
+	if err := h.agent.Restart(ctxFor(t, 5*time.Second), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSubscriptions(2, 5*time.Second)
+	// Re-subscribed, the agent still recovering: this update gets 503.
+	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseRunning, Health: map[string]string{"web": "healthy"}})
+	r := h.waitRecord("health update after recovery", 5*time.Second, func(r agentsim.StatusRecord) bool {
+		return r.Status.Healthy != nil && *r.Status.Healthy
+	})
+	recoveryEnd := restart.Add(200*time.Millisecond + h.cfg.SubscriptionBackoffMax)
+	t.Logf("update received %v after the agent's recovery ended", r.Received.Sub(recoveryEnd))
+	if r.Resent || r.Received.Sub(recoveryEnd) > 2*time.Second {
+		t.Errorf("update not retried promptly: resent %v, %v after recovery", r.Resent, r.Received.Sub(recoveryEnd))
+	}
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), r.Status.UUID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Unacknowledged updates are resent periodically; the agent drops the
+// duplicates by uuid and acknowledges them.
+func TestUnackedResentPeriodically(t *testing.T) {
+	old := updateResendInterval
+	updateResendInterval = 300 * time.Millisecond
+	t.Cleanup(func() { updateResendInterval = old })
+	h := newHarness(t, nil)
+	h.agent.WithholdAcks(true)
+	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
+	run := h.waitState("t", mesos.TASK_RUNNING)
+	h.waitRecord("RUNNING resent", 5*time.Second, func(r agentsim.StatusRecord) bool {
+		return r.Duplicate && bytes.Equal(r.Status.UUID, run.UUID)
+	})
+	h.agent.WithholdAcks(false)
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), run.UUID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if empty, _ := h.x.store.empty(); empty {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("updates still unacknowledged in the executor")
+		}
+	}
+}
+
+// After an agent restart the executor re-subscribes well inside the
+// agent's re-registration window (MESOS_SUBSCRIPTION_BACKOFF_MAX), however
+// long the agent was down.
+func TestResubscribeWithinBackoffMax(t *testing.T) {
+	h := newHarness(t, nil)
+	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
+	h.waitState("t", mesos.TASK_RUNNING)
+	if err := h.agent.Restart(ctxFor(t, 10*time.Second), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	h.waitSubscriptions(2, 5*time.Second)
+	d := time.Since(back)
+	t.Logf("re-subscribed %v after the agent came back (backoff max %v)", d, h.cfg.SubscriptionBackoffMax)
+	if d > h.cfg.SubscriptionBackoffMax*3/4 {
+		t.Errorf("re-subscribed %v after the agent came back, re-registration window %v", d, h.cfg.SubscriptionBackoffMax)
+	}
+	time.Sleep(h.cfg.SubscriptionBackoffMax) // the window ends: the executor must be alive
+	h.kill("t", nil)
+	h.waitState("t", mesos.TASK_KILLED)
+	exit, err := h.ex.Wait(ctxFor(t, 10*time.Second))
+	if err != nil || exit.Forced {
+		t.Errorf("exit %+v %v", exit, err)
 	}
 }
 
 func TestNoCheckpointDisconnect(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Env.Checkpoint = false })
+	h := newHarness(t, nil, func(c *agentsim.Config) { c.Checkpoint = false })
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	run := h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
-	h.agent.restart(-1)
+	run := h.waitState("t", mesos.TASK_RUNNING)
+	go func() { _ = h.agent.Restart(context.Background(), 10*time.Second) }()
 	err := h.waitExit(10 * time.Second)
 	if err == nil || !strings.Contains(err.Error(), "checkpoint") {
 		t.Fatalf("Run: %v", err)
@@ -281,11 +388,11 @@ func TestNoCheckpointDisconnect(t *testing.T) {
 }
 
 func TestRecoveryTimeout(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Env.RecoveryTimeout = time.Second })
+	h := newHarness(t, nil, func(c *agentsim.Config) { c.RecoveryTimeout = time.Second })
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
+	h.waitState("t", mesos.TASK_RUNNING)
 	start := time.Now()
-	h.agent.restart(-1)
+	go func() { _ = h.agent.Restart(context.Background(), 10*time.Second) }()
 	err := h.waitExit(10 * time.Second)
 	if !errors.Is(err, errAgentGone) {
 		t.Fatalf("Run: %v", err)
@@ -301,7 +408,7 @@ func TestRecoveryTimeout(t *testing.T) {
 func TestPosixIsolationLimits(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.CgroupParent = "" })
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	h.agent.waitState("t", mesos.TASK_RUNNING, 5*time.Second)
+	h.waitState("t", mesos.TASK_RUNNING)
 	if o := h.eng.opt[0]; o.PodCPUs != 0.5 || o.PodMemoryBytes != 64<<20 {
 		t.Errorf("pod limits: %+v", o)
 	}
@@ -341,7 +448,7 @@ func TestEngineUnavailable(t *testing.T) {
 		o.EngineErr = errors.New("connecting to containerd at /nope.sock: no such file")
 	})
 	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
-	st := h.agent.waitState("t", mesos.TASK_FAILED, 5*time.Second)
+	st := h.waitState("t", mesos.TASK_FAILED)
 	if !strings.Contains(st.GetMessage(), "/nope.sock") || st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED {
 		t.Errorf("got %v %q", st.GetReason(), st.GetMessage())
 	}
