@@ -13,6 +13,7 @@ import (
 
 	"github.com/compod/compod/cgroups"
 	"github.com/compod/compod/executor"
+	"github.com/compod/compod/plugin"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
@@ -133,5 +134,17 @@ func applyExecutorConfig(fs *flag.FlagSet, g *globals, fc executor.FileConfig) {
 
 // loadPlan is the executor's compose loader: translate.Load.
 func loadPlan(ctx context.Context, req executor.LoadRequest) (*translate.PodPlan, error) {
-	return translate.Load(ctx, translate.LoadOptions{Files: req.Files, ProjectName: req.Project, WorkingDir: req.WorkingDir})
+	// Resolve first: an unknown plugin fails the task before any work.
+	plugins, err := plugin.Resolve(req.PluginOrder)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := translate.Load(ctx, translate.LoadOptions{Files: req.Files, ProjectName: req.Project, WorkingDir: req.WorkingDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := plugin.PreLaunch(ctx, plugins, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
 }
