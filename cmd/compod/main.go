@@ -16,7 +16,7 @@ import (
 const usage = `compod runs a Docker Compose pod on containerd.
 
 Usage:
-  compod up     -f FILE [-f FILE ...] [-p NAME] [--env-file F] [--profile P] [--pull missing|always|never] [-d]
+  compod up     -f FILE [-f FILE ...] [-p NAME] [--env-file F] [--profile P] [--pull missing|always|never] [--timeout D] [-d]
   compod down   [-p NAME | -f FILE ...] [-t SECONDS]
   compod ps     [-p NAME] [--format table|json]
   compod logs   -p NAME [SERVICE] [-f]

@@ -28,6 +28,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	fs.Var(&envFiles, "env-file", "env file for interpolation (repeatable)")
 	fs.Var(&profiles, "profile", "compose profile to enable (repeatable)")
 	pull := fs.String("pull", runtime.PullMissing, "pull policy: missing, always or never")
+	launchTimeout := fs.Duration("timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
 	detach := fs.Bool("d", false, "start the pod and return")
 	fs.BoolVar(detach, "detach", false, "start the pod and return")
 	if _, err := parseInterleaved(fs, args); err != nil {
@@ -61,7 +62,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	// stops a running pod.
 	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull})
+	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull, Timeout: *launchTimeout})
 	if err != nil {
 		return err
 	}
