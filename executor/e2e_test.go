@@ -34,7 +34,7 @@ import (
 )
 
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	agent    *agentsim.Agent
 	cfg      agentsim.Config
 	c        *client.Client
@@ -51,7 +51,7 @@ type e2eOpts struct {
 	grace      time.Duration // the agent's --executor_shutdown_grace_period
 }
 
-func newE2E(t *testing.T, o e2eOpts) *e2e {
+func newE2E(t testing.TB, o e2eOpts) *e2e {
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end executor tests need root")
 	}
@@ -82,7 +82,7 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 	return e
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -272,7 +272,7 @@ func (e *e2e) assertNoCNILeak() {
 // assertPodCgroupsGone checks, once the task is terminal (the executor
 // reports it after removing the pod) and before the agent cleans up, that
 // no pod cgroup is left under the executor's container cgroups.
-func assertPodCgroupsGone(t *testing.T, ex *agentsim.Executor) {
+func assertPodCgroupsGone(t testing.TB, ex *agentsim.Executor) {
 	t.Helper()
 	for ctrl, dir := range ex.CgroupPaths() {
 		ents, _ := os.ReadDir(dir)
@@ -286,7 +286,7 @@ func assertPodCgroupsGone(t *testing.T, ex *agentsim.Executor) {
 
 // waitState waits for taskID to reach state; it fails at once if the task
 // reaches another terminal state.
-func waitState(t *testing.T, ex *agentsim.Executor, taskID string, state mesos.TaskState, d time.Duration) mesos.TaskStatus {
+func waitState(t testing.TB, ex *agentsim.Executor, taskID string, state mesos.TaskState, d time.Duration) mesos.TaskStatus {
 	t.Helper()
 	ctx := ctxFor(t, d)
 	states := []mesos.TaskState{state}
@@ -313,7 +313,7 @@ func statuses(ex *agentsim.Executor) string {
 	return b.String()
 }
 
-func waitExit(t *testing.T, ex *agentsim.Executor, d time.Duration) agentsim.ExitInfo {
+func waitExit(t testing.TB, ex *agentsim.Executor, d time.Duration) agentsim.ExitInfo {
 	t.Helper()
 	info, err := ex.Wait(ctxFor(t, d))
 	if err != nil {
@@ -323,7 +323,7 @@ func waitExit(t *testing.T, ex *agentsim.Executor, d time.Duration) agentsim.Exi
 }
 
 // freePorts returns n free host ports as ranges of one port each.
-func freePorts(t *testing.T, n int) [][2]uint64 {
+func freePorts(t testing.TB, n int) [][2]uint64 {
 	var out [][2]uint64
 	var ls []net.Listener
 	for len(out) < n {
@@ -366,7 +366,7 @@ func httpGet(port string) (string, error) {
 	return string(b), err
 }
 
-func httpEventually(t *testing.T, port, want string) {
+func httpEventually(t testing.TB, port, want string) {
 	t.Helper()
 	var body string
 	var err error

@@ -293,7 +293,7 @@ func (h *harness) launch(info mesos.TaskInfo) {
 	}()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
