@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -32,7 +30,7 @@ func testContext(t *testing.T, c *client.Client) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), namespace), 2*time.Minute)
 	t.Cleanup(cancel)
-	t.Cleanup(func() { assertEmptyNamespace(t, ctx, c) })
+	t.Cleanup(func() { testenv.RemoveNamespace(t, c, namespace) })
 	return ctx
 }
 
@@ -234,40 +232,4 @@ func cpuTicks(t *testing.T, pid uint32) int {
 	u, _ := strconv.Atoi(f[11])
 	k, _ := strconv.Atoi(f[12])
 	return u + k
-}
-
-// assertEmptyNamespace removes the test namespace's images and wants no
-// container, snapshot or lease left, then deletes the namespace.
-func assertEmptyNamespace(t *testing.T, ctx context.Context, c *client.Client) {
-	t.Helper()
-	imgs, err := c.ImageService().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, img := range imgs {
-		var opts []images.DeleteOpt
-		if i == len(imgs)-1 {
-			opts = append(opts, images.SynchronousDelete()) // collect garbage now
-		}
-		if err := c.ImageService().Delete(ctx, img.Name, opts...); err != nil {
-			t.Errorf("deleting image %s: %v", img.Name, err)
-		}
-	}
-	if ctrs, _ := c.Containers(ctx); len(ctrs) > 0 {
-		t.Errorf("leftover containers: %d", len(ctrs))
-	}
-	var snaps []string
-	c.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, i snapshots.Info) error {
-		snaps = append(snaps, i.Name)
-		return nil
-	})
-	if len(snaps) > 0 {
-		t.Errorf("leftover snapshots: %v", snaps)
-	}
-	if ls, _ := c.LeasesService().List(ctx); len(ls) > 0 {
-		t.Errorf("leftover leases: %v", ls)
-	}
-	if err := c.NamespaceService().Delete(ctx, namespace); err != nil {
-		t.Logf("deleting namespace %s: %v", namespace, err)
-	}
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -52,7 +50,7 @@ func TestImagesRun(t *testing.T) {
 	c := testenv.Client(t)
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), namespace), 2*time.Minute)
 	t.Cleanup(cancel)
-	t.Cleanup(func() { emptyNamespace(t, ctx, c) })
+	t.Cleanup(func() { testenv.RemoveNamespace(t, c, namespace) })
 
 	bb, err := testenv.BusyboxArchive(testenv.BusyboxRef)
 	if err != nil {
@@ -158,31 +156,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func emptyNamespace(t *testing.T, ctx context.Context, c *client.Client) {
-	imgs, _ := c.ImageService().List(ctx)
-	for i, img := range imgs {
-		var opts []images.DeleteOpt
-		if i == len(imgs)-1 {
-			opts = append(opts, images.SynchronousDelete())
-		}
-		if err := c.ImageService().Delete(ctx, img.Name, opts...); err != nil {
-			t.Errorf("deleting image %s: %v", img.Name, err)
-		}
-	}
-	if ctrs, _ := c.Containers(ctx); len(ctrs) > 0 {
-		t.Errorf("leftover containers: %d", len(ctrs))
-	}
-	var snaps []string
-	c.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, i snapshots.Info) error {
-		snaps = append(snaps, i.Name)
-		return nil
-	})
-	if len(snaps) > 0 {
-		t.Errorf("leftover snapshots: %v", snaps)
-	}
-	if err := c.NamespaceService().Delete(ctx, namespace); err != nil {
-		t.Logf("deleting namespace %s: %v", namespace, err)
-	}
 }
