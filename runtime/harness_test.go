@@ -31,6 +31,7 @@ type harness struct {
 	eng      *runtime.Engine
 	client   *client.Client
 	stateDir string
+	extra    []runtime.Option
 	before   hostState
 }
 
@@ -42,22 +43,31 @@ func newHarness(t testing.TB, extra ...runtime.Option) *harness {
 	testenv.EnsureImages(t, c)
 	ctx := testenv.Context(t)
 	stateDir := t.TempDir()
+	h := &harness{t: t, ctx: ctx, client: c, stateDir: stateDir, extra: extra}
+	h.eng = h.newEngine()
+	h.before = h.snapshot()
+	return h
+}
+
+// newEngine makes another engine on the harness's state dir, as a second
+// compod process would; it is closed at cleanup.
+func (h *harness) newEngine() *runtime.Engine {
+	h.t.Helper()
+	t := h.t
 	opts := append([]runtime.Option{
 		runtime.WithNamespace(testenv.Namespace),
-		runtime.WithStateDir(stateDir),
+		runtime.WithStateDir(h.stateDir),
 		runtime.WithCgroupParent(testCgroupParent),
 		runtime.WithLoggerBinary(testenv.CompodBinary(t)),
 		runtime.WithCNI(cni.Config{BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-	}, extra...)
-	eng, err := runtime.New(ctx, testenv.Address(), opts...)
+	}, h.extra...)
+	eng, err := runtime.New(h.ctx, testenv.Address(), opts...)
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}
-	h := &harness{t: t, ctx: ctx, eng: eng, client: c, stateDir: stateDir}
-	h.before = h.snapshot()
 	t.Cleanup(func() { eng.Close() })
-	return h
+	return eng
 }
 
 type testWriter struct{ t testing.TB }

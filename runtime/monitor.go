@@ -60,14 +60,20 @@ type supervisor struct {
 	restarting map[string]bool
 	probes     map[string]context.CancelFunc
 	noHealth   map[string]bool // services started without a healthcheck
-	stopping   bool
-	watchers   map[chan PodState]struct{}
-	changed    chan struct{} // closed and replaced on every change
-	last       *PodState
+	lost       map[string]bool // services whose task vanished without an exit
+	// launched says which services should have a task: those this process
+	// started, or all of them when the supervisor came from Watch on a pod
+	// another process launched.
+	launched    map[string]bool
+	launchedAll bool
+	stopping    bool
+	watchers    map[chan PodState]struct{}
+	changed     chan struct{} // closed and replaced on every change
+	last        *PodState
 }
 
 // supervise returns the pod's supervisor, starting it if needed.
-func (e *Engine) supervise(rec *PodRecord) *supervisor {
+func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	e.supMu.Lock()
 	defer e.supMu.Unlock()
 	if s, ok := e.sups[rec.Plan.Name]; ok {
@@ -78,7 +84,9 @@ func (e *Engine) supervise(rec *PodRecord) *supervisor {
 		e: e, rec: rec, cancel: cancel, ids: map[string]string{},
 		exits: map[string]uint32{}, oom: map[string]bool{}, health: map[string]ServiceHealth{},
 		restarts: map[string]int{}, restarting: map[string]bool{}, probes: map[string]context.CancelFunc{}, noHealth: map[string]bool{},
+		lost: map[string]bool{}, launched: map[string]bool{},
 		watchers: map[chan PodState]struct{}{}, changed: make(chan struct{}),
+		launchedAll: launchedElsewhere,
 	}
 	s.doneC = ctx.Done()
 	for _, svc := range rec.Plan.Services {
@@ -138,7 +146,7 @@ func (e *Engine) Watch(ctx context.Context, pod string) (<-chan PodState, error)
 	if err != nil {
 		return nil, err
 	}
-	s := e.supervise(rec)
+	s := e.supervise(rec, true)
 	ch := make(chan PodState, 64)
 	s.mu.Lock()
 	s.watchers[ch] = struct{}{}
@@ -167,7 +175,7 @@ func (s *supervisor) run(ctx context.Context, ready chan struct{}) {
 	for ctx.Err() == nil {
 		subCtx, cancel := context.WithCancel(ctx)
 		evC, errs := s.e.client.Subscribe(subCtx,
-			fmt.Sprintf(`namespace==%s,topic~="^/tasks/(exit|oom)$"`, s.e.namespace))
+			fmt.Sprintf(`namespace==%s,topic~="^/tasks/(exit|oom|delete)$"`, s.e.namespace))
 		if first {
 			close(ready)
 			first = false
@@ -225,6 +233,10 @@ func (s *supervisor) consume(ctx context.Context, evC <-chan *events.Envelope, e
 					continue
 				}
 				s.exited(ctx, svc, ev.ExitStatus)
+			case *apievents.TaskDelete:
+				if svc, ok := s.ids[ev.ContainerID]; ok && ev.ID == ev.ContainerID {
+					s.vanished(svc)
+				}
 			case *apievents.TaskOOM:
 				if svc, ok := s.ids[ev.ContainerID]; ok {
 					s.mu.Lock()
@@ -264,6 +276,23 @@ func (s *supervisor) exited(ctx context.Context, svc string, code uint32) {
 		time.AfterFunc(oomGrace, s.publish)
 		return
 	}
+	s.publish()
+}
+
+// vanished records a service whose task is gone without compod having seen
+// it exit and without compod removing it (deleted behind its back, or exit
+// and removal both happened while no compod watched): the pod cannot know
+// how it ended, so it fails as lost.
+func (s *supervisor) vanished(svc string) {
+	s.mu.Lock()
+	_, exited := s.exits[svc]
+	if exited || s.stopping || s.restarting[svc] || !(s.launchedAll || s.launched[svc]) {
+		s.mu.Unlock()
+		return
+	}
+	s.lost[svc] = true
+	s.mu.Unlock()
+	s.e.log.Warn("service task vanished", "pod", s.rec.Plan.Name, "service", svc)
 	s.publish()
 }
 
@@ -340,6 +369,10 @@ func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n
 // started registers a service's (new) task and starts its health probe.
 // hc is the healthcheck to run (nil: the plan's, or none).
 func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthcheck) {
+	s.mu.Lock()
+	s.launched[svc] = true
+	delete(s.lost, svc)
+	s.mu.Unlock()
 	if hc == nil {
 		if spec, ok := s.rec.Plan.Service(svc); ok {
 			hc = spec.Healthcheck
@@ -418,13 +451,15 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 		}
 		ctr, err := s.e.client.LoadContainer(ctx, id)
 		if errdefs.IsNotFound(err) {
-			continue // not created (yet): nothing to report
+			s.vanished(svc) // unless not created yet
+			continue
 		}
 		if err != nil {
 			return err
 		}
 		task, err := ctr.Task(ctx, nil)
 		if errdefs.IsNotFound(err) {
+			s.vanished(svc)
 			continue
 		}
 		if err != nil {
@@ -490,6 +525,11 @@ func (s *supervisor) deriveLocked() PodState {
 			if n := s.restarts[svc.Name]; n > 0 {
 				st.Message += fmt.Sprintf(" after %d restarts", n)
 			}
+			return st
+		}
+		if s.lost[svc.Name] {
+			st.Phase, st.Service, st.Reason = PhaseFailed, svc.Name, ReasonLost
+			st.Message = fmt.Sprintf("service %q is gone: its task was removed without compod seeing it exit", svc.Name)
 			return st
 		}
 		if h := s.health[svc.Name]; h.Status == HealthUnhealthy && s.e.unhealthyPolicy == UnhealthyKill && !ok {

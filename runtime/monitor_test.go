@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
 )
@@ -253,5 +255,45 @@ func containerdCtl(t *testing.T, action string) {
 	out, err := exec.Command("../hack/containerd.sh", action).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/containerd.sh %s: %v\n%s", action, err, out)
+	}
+}
+
+// A service whose task vanished while no compod watched (here: removed
+// behind compod's back after the launching process went away) is reported
+// lost by the next watcher, instead of the pod staying "running" forever.
+func TestVanishedTaskIsLost(t *testing.T) {
+	h := newHarness(t)
+	pod := "vanished"
+	plan := h.compose(pod, `
+services:
+  keeper:
+    image: compod.test/busybox:1
+    command: ["sleep", "3600"]
+  victim:
+    image: compod.test/busybox:1
+    command: ["sleep", "3600"]
+`, nil)
+	launcher := h.newEngine()
+	if _, err := launcher.Up(h.ctx, plan, runtime.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer h.down(pod)
+	launcher.Close() // the launching compod goes away; the pod runs on
+
+	ctr, err := h.client.LoadContainer(h.ctx, pod+"_victim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.Task(h.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Delete(h.ctx, client.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+
+	st := nextState(t, h.watch(pod), 10*time.Second, "failed", func(s runtime.PodState) bool { return s.Phase == runtime.PhaseFailed })
+	if st.Reason != runtime.ReasonLost || st.Service != "victim" {
+		t.Errorf("state %+v, want victim lost", st)
 	}
 }

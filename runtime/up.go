@@ -114,7 +114,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
 
-	sup := e.supervise(rec)
+	sup := e.supervise(rec, false)
 	rb.add("stop supervising", func(context.Context) error { e.unsupervise(plan.Name); return nil })
 	if err := e.startServices(ctx, rec, sup, images, pausePID, rb); err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
