@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
 
@@ -134,6 +136,40 @@ func ComposeFiles(info mesos.TaskInfo, sandbox string) ([]string, error) {
 	return files, nil
 }
 
+// Task labels that override compod's config file for one task.
+const (
+	LabelPull          = "compod.pull"           // missing | always | never
+	LabelLaunchTimeout = "compod.launch_timeout" // a duration: "2mins", "90s"
+)
+
+// TaskOverrides are the per-task settings a TaskInfo's labels may give.
+type TaskOverrides struct {
+	Pull          string        // "" = the config file's
+	LaunchTimeout time.Duration // 0 = the config file's
+}
+
+// ParseTaskOverrides reads and validates the override labels; the error
+// names the label and what it accepts.
+func ParseTaskOverrides(info mesos.TaskInfo) (TaskOverrides, error) {
+	var o TaskOverrides
+	if _, v, ok := taskLabel(info, LabelPull); ok {
+		switch v {
+		case runtime.PullMissing, runtime.PullAlways, runtime.PullNever:
+			o.Pull = v
+		default:
+			return o, fmt.Errorf("task label %q = %q: want %s, %s or %s", LabelPull, v, runtime.PullMissing, runtime.PullAlways, runtime.PullNever)
+		}
+	}
+	if _, v, ok := taskLabel(info, LabelLaunchTimeout); ok {
+		d, err := ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("task label %q = %q: want a positive duration such as \"2mins\" or \"90s\"", LabelLaunchTimeout, v)
+		}
+		o.LaunchTimeout = d
+	}
+	return o, nil
+}
+
 // prepare turns the TaskInfo into a pod plan with host ports assigned and
 // writes the plan into the sandbox. Nothing is created on the host.
 func (t *task) prepare() (*translate.PodPlan, error) {
@@ -143,6 +179,13 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	overrides, err := ParseTaskOverrides(t.info)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.overrides = overrides
+	t.mu.Unlock()
 	order := x.o.PluginOrder
 	if _, v, ok := taskLabel(t.info, LabelPluginOrder, LabelPlugins); ok {
 		order = splitList(v)

@@ -45,6 +45,8 @@ type task struct {
 	killReq  *killRequest
 	terminal bool
 	plan     *translate.PodPlan
+	// overrides are the task's own settings (labels compod.pull, ...).
+	overrides TaskOverrides
 	// labels and netinfo go on every TASK_RUNNING.
 	labels  []mesos.Label
 	netinfo []mesos.NetworkInfo
@@ -304,6 +306,14 @@ func killedDuringLaunch(k *killRequest) *mesos.TaskStatus_Reason {
 // container already bound the pod; otherwise compod applies the task's.
 func (t *task) upOptions() runtime.UpOptions {
 	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout}
+	t.mu.Lock()
+	if t.overrides.Pull != "" {
+		o.Pull = t.overrides.Pull
+	}
+	if t.overrides.LaunchTimeout > 0 {
+		o.Timeout = t.overrides.LaunchTimeout
+	}
+	t.mu.Unlock()
 	if t.x.o.CgroupParent == "" {
 		cpus, memMB := scalar(t.info.Resources, "cpus"), scalar(t.info.Resources, "mem")
 		o.PodCPUs = cpus
