@@ -31,6 +31,9 @@ func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := e.stopSupervisorProcess(pod); err != nil {
+		return err
+	}
 	e.setStopping(pod)
 	return e.stopServices(ctx, rec, opts, false)
 }
@@ -52,6 +55,9 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	log := e.log.With("pod", pod)
+	if err := e.stopSupervisorProcess(pod); err != nil {
+		return err
+	}
 	e.setStopping(pod)
 	defer e.unsupervise(pod)
 	var errs []error

@@ -172,6 +172,7 @@ func (s *supervisor) run(ctx context.Context, ready chan struct{}) {
 	log := s.e.log.With("pod", s.rec.Plan.Name)
 	backoff := resubscribeMin
 	first := true
+	adopted := false
 	for ctx.Err() == nil {
 		subCtx, cancel := context.WithCancel(ctx)
 		evC, errs := s.e.client.Subscribe(subCtx,
@@ -192,6 +193,10 @@ func (s *supervisor) run(ctx context.Context, ready chan struct{}) {
 			continue
 		}
 		backoff = resubscribeMin
+		if s.launchedAll && !adopted {
+			s.adopt(ctx)
+			adopted = true
+		}
 		err := s.consume(ctx, evC, errs)
 		cancel()
 		if ctx.Err() != nil {
@@ -275,6 +280,39 @@ func (s *supervisor) exited(ctx context.Context, svc string, code uint32) {
 		// Give the OOM event a moment to arrive and name the cause.
 		time.AfterFunc(oomGrace, s.publish)
 		return
+	}
+	s.publish()
+}
+
+// adopt takes over a pod another process launched: the restart counts it
+// recorded carry on, and the running services get their health probes.
+func (s *supervisor) adopt(ctx context.Context) {
+	prev := s.e.readMonitorFile(s.rec.Plan.Name)
+	s.mu.Lock()
+	for svc, n := range prev.Restarts {
+		s.restarts[svc] = n
+	}
+	s.mu.Unlock()
+	for id, svc := range s.ids {
+		ctr, err := s.e.client.LoadContainer(ctx, id)
+		if err != nil {
+			continue
+		}
+		task, err := ctr.Task(ctx, nil)
+		if err != nil {
+			continue
+		}
+		if st, err := task.Status(ctx); err != nil || st.Status != client.Running {
+			continue
+		}
+		spec, _ := s.rec.Plan.Service(svc)
+		hc := spec.Healthcheck
+		if hc == nil {
+			if img, err := ctr.Image(ctx); err == nil {
+				hc, _ = imageHealthcheck(ctx, img)
+			}
+		}
+		s.started(svc, task, hc)
 	}
 	s.publish()
 }

@@ -249,3 +249,79 @@ services:
 		t.Errorf("down of an unknown pod: exit %d, %q", code, errOut)
 	}
 }
+
+// After `up -d` returns, a detached supervisor keeps restart policies and
+// health checks working; `down` stops it before removing the pod.
+func TestUpDetachedKeepsSupervising(t *testing.T) {
+	c := newCLI(t)
+	c.write("compose.yaml", fmt.Sprintf(`
+services:
+  flaky:
+    image: %[1]s
+    command: ["sh", "-c", "echo run; sleep 0.5; exit 1"]
+    restart: on-failure:2
+  checked:
+    image: %[1]s
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/etc/hostname"]
+      interval: 300ms
+`, testenv.BusyboxRef))
+	if _, errOut, code := c.run("up", "-d", "-p", "superpod"); code != 0 {
+		t.Fatalf("up -d exited %d: %s", code, errOut)
+	}
+	defer func() {
+		pidB, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", "superpod", "supervisor.pid"))
+		if _, e, code := c.run("down", "-p", "superpod", "-t", "1"); code != 0 {
+			t.Errorf("down exited %d: %s", code, e)
+		}
+		if pid := strings.TrimSpace(string(pidB)); pid == "" {
+			t.Error("up -d recorded no supervisor")
+		} else if processAlive(pid) {
+			t.Errorf("supervisor %s still running after down", pid)
+		}
+		c.assertGone("superpod")
+	}()
+	var pods []runtime.PodStatus
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, _ := c.run("ps", "-p", "superpod", "--format", "json")
+		pods = nil
+		json.Unmarshal([]byte(out), &pods)
+		done := len(pods) == 1
+		for _, s := range pods[0:min(len(pods), 1)] {
+			for _, svc := range s.Services {
+				switch svc.Name {
+				case "flaky":
+					done = done && svc.Restarts == 2 && svc.State == runtime.StateExited && svc.ExitCode != nil && *svc.ExitCode == 1
+				case "checked":
+					done = done && svc.Health == runtime.HealthHealthy
+				}
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after up -d: want flaky restarted twice then exited 1, checked healthy; ps: %+v", pods)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logs, _, _ := c.run("logs", "-p", "superpod", "flaky")
+	if n := strings.Count(logs, "run"); n != 3 {
+		t.Errorf("flaky ran %d times, want 3", n)
+	}
+}
+
+// processAlive: the process exists and is not a zombie waiting for its
+// (re-)parent to reap it.
+func processAlive(pid string) bool {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndex(s, ")")
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}

@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string) int {
 		"logs":     cmdLogs,
 		"version":  cmdVersion,
 		"executor": cmdExecutor,
+		// Hidden: started by `up -d` to keep supervising the pod.
+		"supervise": cmdSupervise,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

@@ -68,7 +68,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	}
 	printStarted(rec)
 	if *detach {
-		return nil
+		return startSupervisor(&g, eng, plan.Name)
 	}
 	return foreground(ctx, sigCtx, eng, plan.Name)
 }
