@@ -170,7 +170,9 @@ func (e *Engine) podsDir() string { return filepath.Join(e.stateDir, "pods") }
 func (e *Engine) podDir(pod string) string { return filepath.Join(e.podsDir(), pod) }
 
 // SupervisorLog is where a detached `compod supervise` of the pod writes.
-func (e *Engine) SupervisorLog(pod string) string { return filepath.Join(e.podDir(pod), "supervisor.log") }
+func (e *Engine) SupervisorLog(pod string) string {
+	return filepath.Join(e.podDir(pod), "supervisor.log")
+}
 
 // Release stops this process's supervision of the pod (the pod keeps
 // running), so that another process can take it over.
