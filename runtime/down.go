@@ -147,7 +147,7 @@ func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.Ser
 	if err != nil {
 		return fmt.Errorf("service %q: loading container: %w", svc.Name, err)
 	}
-	sig, err := ParseSignal(svc.StopSignal)
+	sig, err := translate.ParseSignal(svc.StopSignal)
 	if err != nil {
 		sig = syscall.SIGTERM
 	}

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
 )
 
 // taskIO sends a task's output to compod's shim logger (see shimlogger.go):
@@ -104,24 +101,6 @@ func deleteContainer(ctx context.Context, ctr client.Container) error {
 		return fmt.Errorf("deleting container %s: %w", ctr.ID(), err)
 	}
 	return nil
-}
-
-// ParseSignal accepts "SIGTERM", "TERM" or "15".
-func ParseSignal(s string) (syscall.Signal, error) {
-	if s == "" {
-		return syscall.SIGTERM, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }

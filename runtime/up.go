@@ -46,7 +46,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, err
 	}
 	for _, s := range plan.Services {
-		if _, err := ParseSignal(s.StopSignal); err != nil {
+		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
 			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
 		}
 	}
