@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/compod/compod/translate"
 )
@@ -55,6 +56,7 @@ type healthProber struct {
 	task    client.Task
 	report  func(service string, h ServiceHealth)
 	seq     atomic.Int64
+	proc    *specs.Process // the probe's process: the service's, with the test as args
 }
 
 func (p *healthProber) run(ctx context.Context) {
@@ -107,19 +109,23 @@ func cloneHealth(h ServiceHealth) ServiceHealth {
 func (p *healthProber) probe(ctx context.Context) HealthResult {
 	res := HealthResult{Start: time.Now(), ExitCode: -1}
 	defer func() { res.End = time.Now() }()
-	ctr, err := p.task.Spec(ctx)
-	if err != nil {
-		res.Output = "reading the service spec: " + err.Error()
-		return res
+	if p.proc == nil {
+		// The task's spec does not change: read it once per prober.
+		spec, err := p.task.Spec(ctx)
+		if err != nil {
+			res.Output = "reading the service spec: " + err.Error()
+			return res
+		}
+		proc := *spec.Process
+		proc.Args = p.hc.Test
+		proc.Terminal = false
+		p.proc = &proc
 	}
-	proc := *ctr.Process
-	proc.Args = p.hc.Test
-	proc.Terminal = false
 	out := &cappedBuffer{max: healthOutputMax}
 	id := fmt.Sprintf("health-%d", p.seq.Add(1))
 	pctx, cancel := context.WithTimeout(ctx, p.hc.Timeout)
 	defer cancel()
-	process, err := p.task.Exec(ctx, id, &proc, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	process, err := p.task.Exec(ctx, id, p.proc, cio.NewCreator(cio.WithStreams(nil, out, out)))
 	if err != nil {
 		res.Output = "starting the probe: " + err.Error()
 		return res

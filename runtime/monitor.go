@@ -407,10 +407,6 @@ func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n
 // started registers a service's (new) task and starts its health probe.
 // hc is the healthcheck to run (nil: the plan's, or none).
 func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthcheck) {
-	s.mu.Lock()
-	s.launched[svc] = true
-	delete(s.lost, svc)
-	s.mu.Unlock()
 	if hc == nil {
 		if spec, ok := s.rec.Plan.Service(svc); ok {
 			hc = spec.Healthcheck
@@ -418,6 +414,8 @@ func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthc
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.launched[svc] = true
+	delete(s.lost, svc)
 	if hc == nil || len(hc.Test) == 0 {
 		s.noHealth[svc] = true
 		return
