@@ -49,6 +49,31 @@ type e2e struct {
 type e2eOpts struct {
 	checkpoint bool
 	grace      time.Duration // the agent's --executor_shutdown_grace_period
+	ns         agentsim.Namespaces
+}
+
+// isolations are the agent isolator sets the executor is tested under
+// (docs/mesos.md lists them with their agent flags): cgroups only, then
+// with filesystem/linux (a mount namespace of the executor's own, / rslave),
+// then also namespaces/pid (a PID namespace and /proc of its own).
+var isolations = []struct {
+	name string
+	ns   agentsim.Namespaces
+}{
+	{"cgroups", agentsim.Namespaces{}},
+	{"filesystem_linux", agentsim.Namespaces{Mount: true}},
+	{"filesystem_linux+pid", agentsim.Namespaces{Mount: true, PID: true}},
+}
+
+// eachIsolation runs a scenario once per isolator set.
+func eachIsolation(t *testing.T, o e2eOpts, scenario func(t *testing.T, e *e2e)) {
+	for _, iso := range isolations {
+		t.Run(iso.name, func(t *testing.T) {
+			o := o
+			o.ns = iso.ns
+			scenario(t, newE2E(t, o))
+		})
+	}
 }
 
 func newE2E(t testing.TB, o e2eOpts) *e2e {
@@ -69,6 +94,7 @@ func newE2E(t testing.TB, o e2eOpts) *e2e {
 		SubscriptionBackoffMax: 2 * time.Second,
 		ShutdownGracePeriod:    o.grace,
 		CgroupRoot:             agentsim.DefaultCgroupRoot,
+		Namespaces:             o.ns,
 	}
 	if testing.Verbose() {
 		e.cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -441,8 +467,9 @@ func (e *e2e) assertInExecutorCgroup(ex *agentsim.Executor, pod string) {
 	}
 }
 
-func TestE2ELaunchKill(t *testing.T) {
-	e := newE2E(t, e2eOpts{})
+func TestE2ELaunchKill(t *testing.T) { eachIsolation(t, e2eOpts{}, testLaunchKill) }
+
+func testLaunchKill(t *testing.T, e *e2e) {
 	ports := freePorts(t, 1)
 	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) + fmt.Sprintf(sideService, testenv.BusyboxRef)
 	task := taskInfo("web", []string{"app/docker-compose.yml"}, ports)

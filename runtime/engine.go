@@ -44,6 +44,10 @@ type Engine struct {
 	log          *slog.Logger
 	// unhealthyPolicy says what an unhealthy service does to its pod.
 	unhealthyPolicy string
+	// hostHelperMode says whether the host side of pod networks is done
+	// by the host helper (hosthelper.go); hostHelper is the decision.
+	hostHelperMode string
+	hostHelper     bool
 
 	supMu sync.Mutex
 	sups  map[string]*supervisor // pods this process supervises
@@ -80,6 +84,21 @@ func WithCgroupParent(path string) Option { return func(e *Engine) { e.cgroupPar
 // (the default: the pod fails) or UnhealthyReport (only reported).
 func WithUnhealthyPolicy(p string) Option { return func(e *Engine) { e.unhealthyPolicy = p } }
 
+// Host helper modes (WithHostHelper).
+const (
+	// HostHelperAuto uses the host helper when compod does not share
+	// containerd's mount and network namespaces (the default).
+	HostHelperAuto   = "auto"
+	HostHelperAlways = "always"
+	HostHelperNever  = "never"
+)
+
+// WithHostHelper sets when the host side of pod networks (netns pin, CNI,
+// host-port checks) is done by a containerd task in the host's namespaces
+// rather than by this process: HostHelperAuto, HostHelperAlways or
+// HostHelperNever.
+func WithHostHelper(mode string) Option { return func(e *Engine) { e.hostHelperMode = mode } }
+
 // WithLogger sets the structured logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
@@ -93,12 +112,18 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 		log:          slog.Default(),
 
 		unhealthyPolicy: UnhealthyKill,
+		hostHelperMode:  HostHelperAuto,
 	}
 	for _, o := range opts {
 		o(e)
 	}
 	if e.unhealthyPolicy != UnhealthyKill && e.unhealthyPolicy != UnhealthyReport {
 		return nil, fmt.Errorf("unhealthy policy %q: want %q or %q", e.unhealthyPolicy, UnhealthyKill, UnhealthyReport)
+	}
+	switch e.hostHelperMode {
+	case HostHelperAuto, HostHelperAlways, HostHelperNever:
+	default:
+		return nil, fmt.Errorf("host helper mode %q: want %q, %q or %q", e.hostHelperMode, HostHelperAuto, HostHelperAlways, HostHelperNever)
 	}
 	if e.loggerBinary == "" {
 		exe, err := os.Executable()
@@ -129,6 +154,18 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w (is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
+	}
+	e.hostHelper = e.hostHelperMode == HostHelperAlways
+	if e.hostHelperMode == HostHelperAuto {
+		shared, err := SharesContainerdNamespaces(address)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		e.hostHelper = !shared
+	}
+	if e.hostHelper {
+		e.log.Info("compod does not share containerd's mount and network namespaces: pod networks are set up by the host helper")
 	}
 	net, err := cni.New(e.cniConfig)
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/compod/compod/cni"
 	"github.com/compod/compod/translate"
 )
 
 // assignPorts gives every published port a host port and checks that no
-// other pod and no host process holds it: CNI's portmap would silently
-// shadow a port someone else listens on, where docker would fail.
+// other pod publishes it. That no host process holds it is checked when
+// the network is attached (attachNetwork), in the host's network
+// namespace.
 func (e *Engine) assignPorts(plan *translate.PodPlan) ([]translate.PortMapping, error) {
 	taken := map[string]string{} // proto/port → owning pod
 	recs, err := e.records()
@@ -40,9 +40,6 @@ func (e *Engine) assignPorts(plan *translate.PodPlan) ([]translate.PortMapping, 
 		}
 		if owner, ok := taken[portKey(p.Protocol, p.HostPort)]; ok {
 			return nil, fmt.Errorf("service %q: field \"ports\": host port %d/%s is already published by pod %q: choose another port or stop that pod", p.Service, p.HostPort, p.Protocol, owner)
-		}
-		if err := cni.CheckHostPortsFree([]cni.PortMapping{{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol}}); err != nil {
-			return nil, fmt.Errorf("service %q: field \"ports\": %w", p.Service, err)
 		}
 		taken[portKey(p.Protocol, p.HostPort)] = plan.Name
 		out = append(out, p)

@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
-
-	"github.com/compod/compod/cni"
-	"github.com/compod/compod/translate"
 )
 
 // pauseStopTimeout is how long the pause process gets to exit on SIGTERM;
@@ -25,43 +23,38 @@ func netnsName(pod string) string { return "compod-" + pod }
 // pods of the same name.
 func (e *Engine) cniID(pod string) string { return e.namespace + "-" + pod }
 
-func cniPorts(ports []translate.PortMapping) []cni.PortMapping {
-	out := make([]cni.PortMapping, 0, len(ports))
-	for _, p := range ports {
-		out = append(out, cni.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
-	}
-	return out
-}
-
 // createSandbox pins the pod's netns, attaches it with CNI and starts the
 // pause container in it. It returns the pause task's pid. Each step adds its
 // undo to rb.
 func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg client.Image, rb *rollback) (uint32, error) {
 	pod := rec.Plan.Name
-	path, err := cni.PinNetNS(e.netnsDir, netnsName(pod))
-	if err != nil {
-		return 0, fmt.Errorf("creating network namespace for pod %q: %w", pod, err)
-	}
-	rb.add("release netns", func(context.Context) error { return cni.ReleaseNetNS(path) })
-	rec.NetNSPath = path
-	// Record the netns before CNI ADD: if compod dies during ADD, `down`
-	// must still be able to run CNI DEL against it.
+	req := e.netRequest(rec)
+	// Record the netns before it exists: if compod dies while the network
+	// is set up, `down` must still be able to run CNI DEL against it.
+	rec.NetNSPath = req.netnsPath()
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}
+	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(ctx, rec, req) })
 
-	ports := cniPorts(rec.Ports)
-	rb.add("CNI teardown", func(ctx context.Context) error { return e.network.Remove(ctx, e.cniID(pod), path, ports) })
-	att, err := e.network.Setup(ctx, e.cniID(pod), path, ports)
-	if err != nil {
-		return 0, fmt.Errorf("attaching pod %q to CNI network %s: %w", pod, e.network.Name(), err)
-	}
-	rec.IP, rec.Network = att.IP, e.network.Name()
-	if err := e.writeRecord(rec); err != nil {
-		return 0, err
-	}
-	if err := e.writePodFiles(rec); err != nil {
-		return 0, fmt.Errorf("pod %q: %w", pod, err)
+	// The network first, then the pause container joins it; or, through
+	// the host helper, while the shim creates the pause container.
+	var (
+		att  *netResult
+		io   cio.Creator
+		call *hostHelperCall
+		err  error
+	)
+	if e.hostHelper {
+		if call, err = e.newHostHelperCall(pod, hostOpAttach, req); err != nil {
+			return 0, err
+		}
+		io = e.hostHelperIO(call)
+	} else {
+		if att, err = attachNetwork(ctx, e.network, req); err != nil {
+			return 0, err
+		}
+		io = e.taskIO(pod, "pause", false)
 	}
 
 	id := sandboxID(pod)
@@ -76,9 +69,19 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
 	}
 	rb.add("delete sandbox container", func(ctx context.Context) error { return deleteContainer(e.withNS(ctx), ctr) })
-	task, err := ctr.NewTask(ctx, e.taskIO(pod, "pause", false))
+	task, err := ctr.NewTask(ctx, io)
+	if call != nil {
+		att, err = call.reply(pod, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox task %s: %w", id, err)
+	}
+	rec.IP, rec.Network = att.IP, att.Network
+	if err := e.writeRecord(rec); err != nil {
+		return 0, err
+	}
+	if err := e.writePodFiles(rec); err != nil {
+		return 0, fmt.Errorf("pod %q: %w", pod, err)
 	}
 	if err := task.Start(ctx); err != nil {
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
@@ -103,11 +106,8 @@ func (e *Engine) removeSandbox(ctx context.Context, rec *PodRecord) error {
 		errs = append(errs, fmt.Errorf("loading sandbox container: %w", err))
 	}
 	if rec.NetNSPath != "" {
-		if err := e.network.Remove(ctx, e.cniID(rec.Plan.Name), rec.NetNSPath, cniPorts(rec.Ports)); err != nil {
-			errs = append(errs, fmt.Errorf("CNI teardown: %w", err))
-		}
-		if err := cni.ReleaseNetNS(rec.NetNSPath); err != nil {
-			errs = append(errs, fmt.Errorf("releasing netns: %w", err))
+		if err := e.detachNetwork(ctx, rec, e.netRequest(rec)); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return joinErrs(errs)

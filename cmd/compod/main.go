@@ -45,6 +45,15 @@ func main() {
 		}
 		return
 	}
+	// containerd runs compod as the host network helper of a pod when
+	// compod itself lives in other namespaces (runtime/hosthelper.go).
+	if len(os.Args) == 3 && os.Args[1] == runtime.HostNetworkCommand {
+		if err := runtime.RunHostNetwork(context.Background(), os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "compod host-network:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	os.Exit(run(context.Background(), os.Args[1:]))
 }
 

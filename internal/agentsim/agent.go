@@ -69,6 +69,11 @@ type Config struct {
 	CgroupRoot string
 	// EnableCFS also sets a CFS quota from cpus (--cgroups_enable_cfs).
 	EnableCFS bool
+	// Namespaces the executor's container gets, as the Mesos linux
+	// launcher makes them for the isolators operators enable (see
+	// Namespaces). The zero value is the posix/cgroups-only launch: the
+	// executor shares every namespace with the agent.
+	Namespaces Namespaces
 	// AgentID defaults to a random "<uuid>-S0"; Hostname to os.Hostname.
 	AgentID, Hostname string
 	Logger            *slog.Logger

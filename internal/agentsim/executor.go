@@ -330,6 +330,9 @@ func (e *Executor) start() error {
 			cmd.Args = []string{c.GetValue()}
 		}
 	}
+	if err := e.a.cfg.Namespaces.wrap(cmd); err != nil {
+		return err
+	}
 	cmd.Dir = e.sandbox
 	cmd.Env = e.environment()
 	stdout, err := os.OpenFile(filepath.Join(e.sandbox, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
