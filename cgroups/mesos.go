@@ -103,17 +103,31 @@ func RemoveCreatedParents(parent, procSelfCgroup string) error {
 			own[parts[1]] = true
 		}
 	}
+	return removeEmpty(parent, func(h Hierarchy) bool { return !own[strings.Join(h.Controllers, ",")] })
+}
+
+// RemoveEmpty removes the cgroup at cgPath from every hierarchy where it
+// is empty (no processes, no child cgroups), such as the Mesos container
+// cgroup of an executor that is gone, which runc made in the hierarchies
+// the agent does not manage.
+func RemoveEmpty(cgPath string) error {
+	if cgPath == "" || cgPath == "/" {
+		return nil
+	}
+	return removeEmpty(cgPath, func(Hierarchy) bool { return true })
+}
+
+func removeEmpty(cgPath string, in func(Hierarchy) bool) error {
 	hs, err := Hierarchies()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, h := range hs {
-		key := strings.Join(h.Controllers, ",")
-		if own[key] {
+		if !in(h) {
 			continue
 		}
-		dir := filepath.Join(h.Mount, parent)
+		dir := filepath.Join(h.Mount, cgPath)
 		if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENOTEMPTY) {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, err))
 		}

@@ -305,7 +305,7 @@ func killedDuringLaunch(k *killRequest) *mesos.TaskStatus_Reason {
 // upOptions: with cgroups isolation the agent's limits on the executor's
 // container already bound the pod; otherwise compod applies the task's.
 func (t *task) upOptions() runtime.UpOptions {
-	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout}
+	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner()}
 	t.mu.Lock()
 	if t.overrides.Pull != "" {
 		o.Pull = t.overrides.Pull
@@ -321,6 +321,21 @@ func (t *task) upOptions() runtime.UpOptions {
 	}
 	return o
 }
+
+// ownerKind marks the pods that compod executors run (runtime.UpOptions.Owner).
+const ownerKind = "mesos-executor"
+
+// owner identifies the task's pod as run by this executor: once this
+// executor is gone, the next executor on the agent reclaims the pod.
+func (t *task) owner() map[string]string {
+	env := t.x.o.Env
+	return map[string]string{"kind": ownerKind, "framework": env.FrameworkID,
+		"executor": env.ExecutorID, "task": t.id, "sandbox": env.Sandbox}
+}
+
+// IsExecutorOwner says whether a pod's owner is a compod executor (for
+// runtime.Engine.Reclaim).
+func IsExecutorOwner(owner map[string]string) bool { return owner["kind"] == ownerKind }
 
 func scalar(rs []mesos.Resource, name string) float64 {
 	var v float64

@@ -55,6 +55,12 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	log := e.log.With("pod", pod)
+	if rec.Owner != nil && !e.holdsOwner(pod) {
+		if err := e.acquireOwner(pod); err != nil {
+			return fmt.Errorf("%w: stop it through its owner %v", err, rec.Owner)
+		}
+		defer e.releaseOwner(pod)
+	}
 	if err := e.stopSupervisorProcess(pod); err != nil {
 		return err
 	}
@@ -96,6 +102,7 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	if err := os.RemoveAll(e.podDir(pod)); err != nil {
 		return fmt.Errorf("removing state of pod %q: %w", pod, err)
 	}
+	e.releaseOwner(pod)
 	log.Info("pod removed")
 	return nil
 }

@@ -51,6 +51,9 @@ type Engine struct {
 
 	supMu sync.Mutex
 	sups  map[string]*supervisor // pods this process supervises
+
+	ownMu sync.Mutex
+	owned map[string]*os.File // owner locks this process holds (owner.go)
 }
 
 // Option configures an Engine.
@@ -113,6 +116,7 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 
 		unhealthyPolicy: UnhealthyKill,
 		hostHelperMode:  HostHelperAuto,
+		owned:           map[string]*os.File{},
 	}
 	for _, o := range opts {
 		o(e)

@@ -25,6 +25,9 @@ type PodRecord struct {
 	Created   time.Time         `json:"created"`
 	// Ports are the published ports with host ports assigned.
 	Ports []translate.PortMapping `json:"ports,omitempty"`
+	// Owner says who launched the pod and holds its owner lock for as long
+	// as it runs it (see owner.go); nil for pods of the CLI.
+	Owner map[string]string `json:"owner,omitempty"`
 }
 
 const recordFile = "pod.json"

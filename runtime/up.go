@@ -26,6 +26,11 @@ type UpOptions struct {
 	// Timeout bounds the whole launch (images, sandbox, every start and
 	// depends_on condition); zero means no bound.
 	Timeout time.Duration
+	// Owner, when set, says who runs the pod (e.g. the Mesos executor's
+	// framework, executor and container); this process then holds the
+	// pod's owner lock until the pod is removed, and Reclaim removes the
+	// pod once this process is gone (owner.go).
+	Owner map[string]string
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -42,7 +47,13 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
+	if opts.Owner != nil {
+		if err := e.acquireOwner(plan.Name); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.clearStale(ctx, plan.Name); err != nil {
+		e.releaseOwner(plan.Name)
 		return nil, err
 	}
 	for _, s := range plan.Services {
@@ -57,29 +68,30 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		if !ok {
 			e.setStopping(plan.Name) // the rollback's kills are not failures to heal
 			rb.run()
+			e.releaseOwner(plan.Name)
 		}
 	}()
 
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
-		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name)}
+		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner}
 	dir := e.podDir(plan.Name)
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
 	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })
-	rb.add("remove pod cgroup", func(context.Context) error { return cgroups.Remove(rec.Cgroup) })
-
-	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
-		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
-	}
-
 	ports, err := e.assignPorts(plan)
 	if err != nil {
 		return nil, err
 	}
 	rec.Ports = ports
+	// The record comes before anything it names is made, so that `down`
+	// and Reclaim find whatever a launch that died left behind.
 	if err := e.writeRecord(rec); err != nil {
 		return nil, err
+	}
+	rb.add("remove pod cgroup", func(context.Context) error { return cgroups.Remove(rec.Cgroup) })
+	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
+		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
 	}
 
 	// Images first: a missing image is the most common failure and costs

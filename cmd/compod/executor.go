@@ -73,6 +73,18 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	} else {
 		defer eng.Close()
 		engine = eng
+		// Pods of executors that died without removing them (SIGKILL, the
+		// agent destroying their container for a limit) hold host ports,
+		// addresses and netns pins the next task on this agent may need.
+		rctx, cancel := context.WithTimeout(ctx, reclaimTimeout)
+		pods, err := eng.Reclaim(rctx, executor.IsExecutorOwner)
+		cancel()
+		if len(pods) > 0 {
+			log.Info("reclaimed the pods of executors that are gone", "pods", pods)
+		}
+		if err != nil {
+			log.Warn("reclaiming the pods of executors that are gone", "err", err)
+		}
 	}
 
 	x, err := executor.New(executor.Options{
@@ -101,6 +113,10 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	}
 	return runErr
 }
+
+// reclaimTimeout bounds the start-up reclaim, well within the agent's
+// executor registration timeout (1 minute by default).
+const reclaimTimeout = 30 * time.Second
 
 func loadExecutorConfig(path string) (executor.FileConfig, error) {
 	if path == "" {

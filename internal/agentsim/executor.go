@@ -245,6 +245,9 @@ func (a *Agent) LaunchExecutor(ctx context.Context, info *mesos.ExecutorInfo, fw
 		close(e.exited)
 		return nil, err
 	}
+	if err := e.watchOOM(); err != nil {
+		a.log.Warn("no OOM listener on the executor's container", "executor", e.id, "err", err)
+	}
 	a.log.Info("launched executor", "executor", e.id, "framework", fw.ID.Value, "pid", e.pid,
 		"container", e.containerID, "cgroup_placement", e.placement, "sandbox", e.sandbox)
 	time.AfterFunc(a.cfg.RegistrationTimeout, e.registrationTimeout)

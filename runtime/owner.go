@@ -1,0 +1,117 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/compod/compod/cgroups"
+)
+
+// A pod launched with an owner (UpOptions.Owner: the Mesos executor says
+// which framework, executor and container it belongs to) is held by its
+// owning process through an exclusive flock on owner.lock in the pod's
+// directory, from the start of the launch until the pod is removed. The
+// kernel drops the lock when that process dies, however it dies (SIGKILL,
+// the agent destroying its container, an OOM kill), and flock works
+// across mount and PID namespaces, where pids and /proc do not. So "the
+// owner is gone" is exactly "the lock can be taken", and Reclaim removes
+// such pods without ever touching a pod whose owner is alive.
+
+const ownerLockFile = "owner.lock"
+
+// ErrPodOwned is returned for a pod whose owning process is alive.
+var ErrPodOwned = errors.New("the pod is held by its owner")
+
+// acquireOwner takes the pod's owner lock for this engine (not waiting).
+func (e *Engine) acquireOwner(pod string) error {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	if _, ok := e.owned[pod]; ok {
+		return nil
+	}
+	dir := e.podDir(pod)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("creating pod directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ownerLockFile), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("pod %q: opening owner lock: %w", pod, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("pod %q: %w (another compod process runs it)", pod, ErrPodOwned)
+		}
+		return fmt.Errorf("pod %q: taking owner lock: %w", pod, err)
+	}
+	e.owned[pod] = f
+	return nil
+}
+
+// releaseOwner drops the pod's owner lock if this engine holds it.
+func (e *Engine) releaseOwner(pod string) {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	if f, ok := e.owned[pod]; ok {
+		f.Close()
+		delete(e.owned, pod)
+	}
+}
+
+// holdsOwner reports whether this engine holds the pod's owner lock.
+func (e *Engine) holdsOwner(pod string) bool {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	_, ok := e.owned[pod]
+	return ok
+}
+
+// Reclaim removes every pod of this engine's namespace and state dir that
+// has an owner for which match is true and whose owning process is gone:
+// its containers, snapshots, CNI attachment, netns pin and cgroups, and
+// its parent cgroup (the dead owner's, e.g. an executor's Mesos container,
+// which runc made in the hierarchies the agent does not manage) where it
+// is empty. It returns the pods it removed. A pod whose owner is alive is
+// never touched.
+func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string) bool) ([]string, error) {
+	recs, err := e.records()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	zero := time.Duration(0)
+	for _, rec := range recs {
+		pod := rec.Plan.Name
+		if rec.Owner == nil || !match(rec.Owner) {
+			continue
+		}
+		if err := e.acquireOwner(pod); err != nil {
+			if !errors.Is(err, ErrPodOwned) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		e.log.Info("reclaiming a pod whose owner is gone", "pod", pod, "owner", rec.Owner)
+		if err := e.Down(ctx, pod, DownOptions{Timeout: &zero}); err != nil {
+			e.releaseOwner(pod)
+			errs = append(errs, fmt.Errorf("reclaiming pod %q: %w", pod, err))
+			continue
+		}
+		if parent := path.Dir(rec.Cgroup); parent != "/" && parent != "." && parent != e.cgroupParent {
+			if err := cgroups.RemoveEmpty(parent); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		removed = append(removed, pod)
+	}
+	return removed, errors.Join(errs...)
+}
