@@ -243,7 +243,7 @@ func (t *task) linkLogs(plan *translate.PodPlan) []logLink {
 			os.Remove(l.link)
 			if _, err := os.Stat(l.target); errors.Is(err, os.ErrNotExist) {
 				// Not written yet: create it so that both names share it.
-				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, runtime.LogFileMode); err == nil {
 					f.Close()
 				}
 			}
@@ -288,7 +288,8 @@ func copyFile(src, dst string) error {
 	}
 	defer in.Close()
 	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
+	// The copy keeps the log's privacy (a hard link would share its mode).
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, runtime.LogFileMode)
 	if err != nil {
 		return err
 	}

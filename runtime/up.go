@@ -63,7 +63,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
 		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name)}
 	dir := e.podDir(plan.Name)
-	if err := os.MkdirAll(dir, 0o711); err != nil {
+	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
 	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })

@@ -271,6 +271,15 @@ services:
 	if _, errOut, code := c.run("up", "-d", "-p", "superpod"); code != 0 {
 		t.Fatalf("up -d exited %d: %s", code, errOut)
 	}
+	// The supervisor's log repeats health-check output: root's only.
+	for _, name := range []string{"supervisor.log", "supervisor.pid"} {
+		p := filepath.Join(c.stateDir, "pods", "superpod", name)
+		if fi, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if fi.Mode() != 0o600 {
+			t.Errorf("%s: mode %v, want -rw-------", name, fi.Mode())
+		}
+	}
 	defer func() {
 		pidB, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", "superpod", "supervisor.pid"))
 		if _, e, code := c.run("down", "-p", "superpod", "-t", "1"); code != 0 {
