@@ -40,6 +40,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 			fmt.Errorf("pod %q did not start within the launch timeout of %v", plan.Name, opts.Timeout))
 		defer cancel()
 	}
+	if err := translate.ValidatePodName(plan.Name); err != nil {
+		return nil, err
+	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
 	if err := e.clearStale(ctx, plan.Name); err != nil {
