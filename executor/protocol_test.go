@@ -16,6 +16,7 @@ import (
 
 	"github.com/compod/compod/internal/agentsim"
 	"github.com/compod/compod/runtime"
+	"github.com/compod/compod/translate"
 )
 
 func labelValue(st mesos.TaskStatus, key string) string {
@@ -424,10 +425,14 @@ func TestPodName(t *testing.T) {
 		"a",
 		strings.Repeat("very-long-application-name-", 5),
 		"prod/api/web.instance-1_2",
+		"web_.1",
+		"a__b",
+		"app-_x",
+		strings.Repeat("x", 30) + "_-_y",
 	} {
 		n := PodName("fw", id)
-		if len(n) > 40 || !podNameRE.MatchString(n) {
-			t.Errorf("PodName(%q) = %q: invalid", id, n)
+		if err := translate.ValidatePodName(n); err != nil {
+			t.Errorf("PodName(%q) = %q: %v", id, n, err)
 		}
 		if seen[n] {
 			t.Errorf("PodName(%q) = %q: not unique", id, n)

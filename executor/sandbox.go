@@ -45,29 +45,30 @@ const (
 // maxPodName is the longest pod name the executor makes.
 const maxPodName = 40
 
-// PodName derives a valid pod name ([a-z0-9][a-z0-9_-]*, at most 40
-// characters) from the task id: the id, lowercased, with other characters
-// replaced by '-', shortened, plus a hash of framework and task id so that
-// two tasks never share a pod.
+// PodName derives a valid pod name (translate.ValidatePodName: letters and
+// digits joined by single '-' or '_', at most 40 characters) from the task
+// id: the id, lowercased, with other characters replaced by '-', shortened,
+// plus a hash of framework and task id so that two tasks never share a pod.
 func PodName(frameworkID, taskID string) string {
 	sum := sha256.Sum256([]byte(frameworkID + "\x00" + taskID))
 	suffix := hex.EncodeToString(sum[:4])
 	var b strings.Builder
-	dash := false
+	separated := false // the last byte written is a separator
 	for _, r := range strings.ToLower(taskID) {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_'
-		if !ok {
-			if b.Len() > 0 && !dash {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			separated = false
+			continue
+		}
+		// Containerd ids allow no separator first nor two in a row.
+		if b.Len() > 0 && !separated {
+			if r == '_' {
+				b.WriteByte('_')
+			} else {
 				b.WriteByte('-')
-				dash = true
 			}
-			continue
+			separated = true
 		}
-		if b.Len() == 0 && r == '_' {
-			continue
-		}
-		b.WriteRune(r)
-		dash = false
 	}
 	base := b.String()
 	if n := maxPodName - len(suffix) - 1; len(base) > n {
@@ -243,7 +244,7 @@ func (t *task) linkLogs(plan *translate.PodPlan) []logLink {
 			os.Remove(l.link)
 			if _, err := os.Stat(l.target); errors.Is(err, os.ErrNotExist) {
 				// Not written yet: create it so that both names share it.
-				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, runtime.LogFileMode); err == nil {
 					f.Close()
 				}
 			}
@@ -288,7 +289,8 @@ func copyFile(src, dst string) error {
 	}
 	defer in.Close()
 	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
+	// The copy keeps the log's privacy (a hard link would share its mode).
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, runtime.LogFileMode)
 	if err != nil {
 		return err
 	}

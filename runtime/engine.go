@@ -139,7 +139,7 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	if e.cniConfig.StateDir == "" {
 		e.cniConfig.StateDir = e.stateDir
 	}
-	if err := os.MkdirAll(e.podsDir(), 0o711); err != nil {
+	if err := mkdirMode(e.podsDir(), modePodDir); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
 	if _, err := os.Stat(strings.TrimPrefix(address, "unix://")); err != nil {
@@ -209,11 +209,6 @@ func (e *Engine) withNS(ctx context.Context) context.Context {
 func (e *Engine) podsDir() string { return filepath.Join(e.stateDir, "pods") }
 
 func (e *Engine) podDir(pod string) string { return filepath.Join(e.podsDir(), pod) }
-
-// SupervisorLog is where a detached `compod supervise` of the pod writes.
-func (e *Engine) SupervisorLog(pod string) string {
-	return filepath.Join(e.podDir(pod), "supervisor.log")
-}
 
 // Release stops this process's supervision of the pod (the pod keeps
 // running), so that another process can take it over.

@@ -594,7 +594,7 @@ func (e *Engine) writeMonitorFile(pod string, health map[string]ServiceHealth, r
 		return
 	}
 	p := filepath.Join(e.podDir(pod), "monitor.json")
-	if err := os.WriteFile(p+".tmp", data, 0o644); err == nil {
+	if err := os.WriteFile(p+".tmp", data, modePrivateFile); err == nil {
 		os.Rename(p+".tmp", p)
 	}
 }

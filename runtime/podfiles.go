@@ -26,19 +26,18 @@ func (e *Engine) logDir(pod string) string { return filepath.Join(e.podDir(pod),
 func (e *Engine) writePodFiles(rec *PodRecord) error {
 	plan := &rec.Plan
 	dir := e.podDir(plan.Name)
-	for _, d := range []string{filepath.Join(dir, "etc"), e.logDir(plan.Name)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	if err := mkdirMode(filepath.Join(dir, "etc"), modeEtcDir); err != nil {
+		return err
+	}
+	if err := mkdirMode(e.logDir(plan.Name), modeLogDir); err != nil {
+		return err
 	}
 	for _, v := range plan.Volumes {
-		// Named volumes are world-writable like a fresh docker volume is
-		// for its first writer: services run as different users.
-		if err := os.MkdirAll(e.volumeDir(plan.Name, v), 0o777); err != nil {
+		// Owned by root, 0755, as a fresh docker volume: services read
+		// it; one running as another user writes only once a root
+		// service has given it the directory.
+		if err := mkdirMode(e.volumeDir(plan.Name, v), modeVolumeDir); err != nil {
 			return fmt.Errorf("creating volume %q: %w", v, err)
-		}
-		if err := os.Chmod(e.volumeDir(plan.Name, v), 0o777); err != nil {
-			return err
 		}
 	}
 	files := map[string][]byte{
@@ -47,7 +46,7 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 		"hostname":    []byte(plan.Hostname + "\n"),
 	}
 	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, "etc", name), data, 0o644); err != nil {
+		if err := writeFileMode(filepath.Join(dir, "etc", name), data, modeEtcFile); err != nil {
 			return fmt.Errorf("writing pod %s: %w", name, err)
 		}
 	}

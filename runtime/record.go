@@ -39,7 +39,7 @@ func (e *Engine) writeRecord(rec *PodRecord) error {
 		return err
 	}
 	tmp := filepath.Join(dir, recordFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := os.WriteFile(tmp, data, modePrivateFile); err != nil {
 		return fmt.Errorf("writing pod record: %w", err)
 	}
 	return os.Rename(tmp, filepath.Join(dir, recordFile))
@@ -48,7 +48,14 @@ func (e *Engine) writeRecord(rec *PodRecord) error {
 // ErrPodNotFound is returned for a pod compod has no record of.
 var ErrPodNotFound = errors.New("pod not found")
 
+// readRecord is where every command on an existing pod (down, stop, ps,
+// logs, supervise, the executor's watch) starts, so it checks the name
+// first: a name is a directory of the state dir, and -p ../../x must not
+// reach outside it.
 func (e *Engine) readRecord(pod string) (*PodRecord, error) {
+	if err := translate.ValidatePodName(pod); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(filepath.Join(e.podDir(pod), recordFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("pod %q: %w (see `compod ps`)", pod, ErrPodNotFound)

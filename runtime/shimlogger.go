@@ -32,7 +32,7 @@ func RunShimLogger(prefix string) error {
 		return errors.New("shim-logger is run by the containerd shim, not by hand")
 	}
 	open := func(p string) (*os.File, error) {
-		return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, LogFileMode)
 	}
 	outF, err := open(stdoutLog(prefix))
 	if err != nil {

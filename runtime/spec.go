@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -29,7 +28,6 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
-		seccomp.WithDefaultProfile(),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pausePID)}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)}),
@@ -80,13 +78,15 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		opts = append(opts, oci.WithPidsLimit(svc.PidsLimit))
 	}
 	if svc.Privileged {
+		// Every capability and no seccomp filter; docker ignores cap_add
+		// and cap_drop here too.
 		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
-	}
-	if len(svc.CapAdd) > 0 {
-		opts = append(opts, oci.WithAddedCapabilities(capNames(svc.CapAdd)))
-	}
-	if len(svc.CapDrop) > 0 {
-		opts = append(opts, oci.WithDroppedCapabilities(capNames(svc.CapDrop)))
+	} else {
+		// The default seccomp profile allows the syscalls of the
+		// capabilities in the spec (mount for CAP_SYS_ADMIN, ...), so it
+		// is computed from the final capability set, after cap_add and
+		// cap_drop, as docker does.
+		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop), seccomp.WithDefaultProfile())
 	}
 	if svc.ReadOnly {
 		opts = append(opts, oci.WithRootFSReadonly())
@@ -141,20 +141,4 @@ func bindMount(src, dst string, ro bool) specs.Mount {
 		o = append(o, "rw")
 	}
 	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: o}
-}
-
-func capNames(caps []string) []string {
-	out := make([]string, 0, len(caps))
-	for _, c := range caps {
-		c = strings.ToUpper(c)
-		if c == "ALL" {
-			out = append(out, c)
-			continue
-		}
-		if !strings.HasPrefix(c, "CAP_") {
-			c = "CAP_" + c
-		}
-		out = append(out, c)
-	}
-	return out
 }

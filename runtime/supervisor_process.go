@@ -25,7 +25,14 @@ const supervisorStopTimeout = 5 * time.Second
 // RecordSupervisor notes that process pid supervises the pod.
 func (e *Engine) RecordSupervisor(pod string, pid int) error {
 	p := filepath.Join(e.podDir(pod), supervisorPIDFile)
-	return os.WriteFile(p, []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	return os.WriteFile(p, []byte(strconv.Itoa(pid)+"\n"), modePrivateFile)
+}
+
+// OpenSupervisorLog opens the file a detached `compod supervise` of the
+// pod writes its output to. Only root reads it: it repeats health-check
+// output and errors, which can hold secrets.
+func (e *Engine) OpenSupervisorLog(pod string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(e.podDir(pod), "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, modePrivateFile)
 }
 
 // SupervisorPID returns the pid of the process supervising the pod, or 0.

@@ -45,6 +45,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 			fmt.Errorf("pod %q did not start within the launch timeout of %v", plan.Name, opts.Timeout))
 		defer cancel()
 	}
+	if err := translate.ValidatePodName(plan.Name); err != nil {
+		return nil, err
+	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
 	if opts.Owner != nil {
@@ -75,7 +78,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
 		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner}
 	dir := e.podDir(plan.Name)
-	if err := os.MkdirAll(dir, 0o711); err != nil {
+	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
 	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -33,25 +32,6 @@ type LoadOptions struct {
 	// Environ is the environment used for interpolation; nil means
 	// os.Environ(). It wins over the env files, as in docker compose.
 	Environ map[string]string
-}
-
-// maxNameLen bounds pod names: they become containerd ids, netns names,
-// directory names and cgroup names, and are prefixed to container ids.
-const maxNameLen = 40
-
-var podNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-
-// ValidatePodName reports whether name can name a pod.
-func ValidatePodName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("pod (project) name is empty")
-	case len(name) > maxNameLen:
-		return fmt.Errorf("pod (project) name %q is longer than %d characters", name, maxNameLen)
-	case !podNameRe.MatchString(name):
-		return fmt.Errorf("pod (project) name %q is invalid: use lowercase letters, digits, '-' and '_', starting with a letter or digit", name)
-	}
-	return nil
 }
 
 // Load reads, merges and interpolates the compose files and translates the

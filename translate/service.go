@@ -247,30 +247,3 @@ func cpus(f float32) float64 {
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
 	return v
 }
-
-// linuxCaps are the capability names the kernel knows (capability.h);
-// a typo would otherwise fail only when the container is created.
-var linuxCaps = map[string]bool{}
-
-func init() {
-	for _, c := range strings.Fields(`CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID
-		SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
-		SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE
-		SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN
-		SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE`) {
-		linuxCaps[c] = true
-	}
-}
-
-func (t *translator) capabilities(service, field string, caps []string) []string {
-	if len(caps) == 0 {
-		return nil
-	}
-	for i, c := range caps {
-		u := strings.TrimPrefix(strings.ToUpper(c), "CAP_")
-		if u != "ALL" && !linuxCaps[u] {
-			t.fail(service, fmt.Sprintf("%s[%d]", field, i), "unknown capability %q", c)
-		}
-	}
-	return append([]string{}, caps...)
-}

@@ -42,6 +42,11 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 	if len(names) == 0 {
 		t.fail("", "services", "no services (with the enabled profiles %v)", p.Profiles)
 	}
+	for _, name := range names {
+		if problem := serviceNameProblem(p.Name, name); problem != "" {
+			t.fail(name, "", "%s", problem)
+		}
+	}
 	t.resolveFiles(names)
 	specs := map[string]*ServiceSpec{}
 	for _, name := range names {

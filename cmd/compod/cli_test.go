@@ -271,6 +271,15 @@ services:
 	if _, errOut, code := c.run("up", "-d", "-p", "superpod"); code != 0 {
 		t.Fatalf("up -d exited %d: %s", code, errOut)
 	}
+	// The supervisor's log repeats health-check output: root's only.
+	for _, name := range []string{"supervisor.log", "supervisor.pid"} {
+		p := filepath.Join(c.stateDir, "pods", "superpod", name)
+		if fi, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if fi.Mode() != 0o600 {
+			t.Errorf("%s: mode %v, want -rw-------", name, fi.Mode())
+		}
+	}
 	defer func() {
 		pidB, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", "superpod", "supervisor.pid"))
 		if _, e, code := c.run("down", "-p", "superpod", "-t", "1"); code != 0 {
@@ -324,4 +333,63 @@ func processAlive(pid string) bool {
 	s := string(stat)
 	i := strings.LastIndex(s, ")")
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// Every command checks the pod name it is given: a name is a directory of
+// the state dir, and -p ../../x must not reach a pod record planted next
+// to it (down would remove that directory).
+func TestPodNameValidatedByEveryCommand(t *testing.T) {
+	c := newCLI(t)
+	outside := filepath.Join(filepath.Dir(c.stateDir), "x")
+	if err := os.MkdirAll(filepath.Join(outside, "logs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(outside) })
+	c.write("compose.yaml", fmt.Sprintf("services:\n  web:\n    image: %s\n", testenv.BusyboxRef))
+	planted := fmt.Sprintf(`{"plan":{"name":"x","services":[{"name":"web","image":%q}]},"namespace":%q}`, testenv.BusyboxRef, testenv.Namespace)
+	if err := os.WriteFile(filepath.Join(outside, "pod.json"), []byte(planted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "logs", "web.log"), []byte("outside-the-state-dir\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		name string
+	}{
+		{[]string{"down", "-p", "../../x"}, "../../x"},
+		{[]string{"ps", "-p", "../../x"}, "../../x"},
+		{[]string{"logs", "-p", "../../x", "web"}, "../../x"},
+		{[]string{"up", "-d", "-p", "../../x"}, "../../x"},
+		{[]string{"down", "-p", "-x"}, "-x"},
+		{[]string{"ps", "-p", "x--y"}, "x--y"},
+	} {
+		out, errOut, code := c.run(tt.args...)
+		if code == 0 || strings.Contains(out, "outside-the-state-dir") {
+			t.Errorf("compod %v: exit %d, output %q: want it refused", tt.args, code, out)
+		}
+		if want := fmt.Sprintf("pod (project) name %q is invalid", tt.name); !strings.Contains(errOut, want) {
+			t.Errorf("compod %v: stderr %q does not say %q", tt.args, errOut, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "pod.json")); err != nil {
+		t.Errorf("a command reached outside the state dir: %v", err)
+	}
+}
+
+// A service name compose does not accept is an error naming the file and
+// the service before anything is made.
+func TestUpRejectsBadServiceName(t *testing.T) {
+	c := newCLI(t)
+	c.write("compose.yaml", fmt.Sprintf("services:\n  ..:\n    image: %s\n", testenv.BusyboxRef))
+	_, errOut, code := c.run("up", "-d", "-p", "badname")
+	if code == 0 {
+		t.Fatal("up with service name .. succeeded")
+	}
+	if want := `compose.yaml: service "..": invalid service name ".."`; !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.stateDir, "pods")); len(ents) != 0 {
+		t.Errorf("a rejected up left pod state: %v", ents)
+	}
 }

@@ -51,7 +51,7 @@ func startSupervisor(g *globals, eng *runtime.Engine, pod string) error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(eng.SupervisorLog(pod), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := eng.OpenSupervisorLog(pod)
 	if err != nil {
 		return err
 	}
