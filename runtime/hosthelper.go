@@ -81,7 +81,7 @@ func (e *Engine) newHostHelperCall(pod, op string, req *netRequest) (*hostHelper
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o711); err != nil {
+	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("host network helper of pod %q: %w", pod, err)
 	}
 	_ = os.Remove(c.replyFile)

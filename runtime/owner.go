@@ -38,7 +38,7 @@ func (e *Engine) acquireOwner(pod string) error {
 		return nil
 	}
 	dir := e.podDir(pod)
-	if err := os.MkdirAll(dir, 0o711); err != nil {
+	if err := mkdirMode(dir, modePodDir); err != nil {
 		return fmt.Errorf("creating pod directory: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, ownerLockFile), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
