@@ -623,12 +623,23 @@ func TestE2ENoCheckpointDisconnect(t *testing.T) {
 	<-restarted
 }
 
+// SHUTDOWN with the agent's grace period: a sidecar that depends on the
+// web server, both ignoring SIGTERM with compose's default 10 s grace, stop
+// one after the other; the executor's stop budget is a deadline for the
+// whole pod, so both are killed, the pod removed (host port and IP freed)
+// and the executor gone before the agent would destroy it.
 func TestE2EShutdown(t *testing.T) {
-	grace := 4 * time.Second
-	e := newE2E(t, e2eOpts{grace: grace})
-	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) +
-		// A service that ignores SIGTERM: only SIGKILL at the end of the budget stops it.
-		fmt.Sprintf("  stubborn:\n    image: %s\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do busybox sleep 0.1; done\"]\n    stop_grace_period: 1m\n", testenv.BusyboxRef)
+	for _, grace := range []time.Duration{5 * time.Second, 2 * time.Second} {
+		t.Run(grace.String(), func(t *testing.T) {
+			eachIsolation(t, e2eOpts{grace: grace}, func(t *testing.T, e *e2e) { testShutdown(t, e, grace) })
+		})
+	}
+}
+
+func testShutdown(t *testing.T, e *e2e, grace time.Duration) {
+	stubborn := `["sh", "-c", "trap '' TERM; echo up; while true; do busybox sleep 0.1; done"]`
+	compose := fmt.Sprintf("services:\n  web:\n    image: %[1]s\n    command: %[2]s\n  sidecar:\n    image: %[1]s\n    command: %[2]s\n    depends_on: [web]\n    ports: [\"8080\"]\n",
+		testenv.BusyboxRef, stubborn)
 	task := taskInfo("sd", []string{"docker-compose.yml"}, freePorts(t, 1))
 	ex := e.launch(task, map[string]string{"docker-compose.yml": compose})
 	waitState(t, ex, task.TaskID.Value, mesos.TASK_RUNNING, 60*time.Second)
@@ -636,9 +647,9 @@ func TestE2EShutdown(t *testing.T) {
 	if err := ex.Shutdown(ctxFor(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, ex, task.TaskID.Value, mesos.TASK_KILLED, 10*time.Second)
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_KILLED, grace+5*time.Second)
 	killed := time.Since(start)
-	exit := waitExit(t, ex, 10*time.Second)
+	exit := waitExit(t, ex, grace+10*time.Second)
 	t.Logf("timing: SHUTDOWN → TASK_KILLED %v, → executor exit %v (shutdown grace %v)", killed, exit.Time.Sub(start), grace)
 	if exit.Forced {
 		t.Errorf("executor destroyed by the agent after the grace period: %+v", exit)
@@ -648,6 +659,10 @@ func TestE2EShutdown(t *testing.T) {
 	}
 	if len(exit.Unacked) > 0 {
 		t.Errorf("exited with unacknowledged updates: %v", exit.Unacked)
+	}
+	// Removed before the executor went: nothing was left to its destruction.
+	if ctrs := e.containers(); len(ctrs) > 0 {
+		t.Errorf("containers left at the executor's exit: %v", ctrs)
 	}
 }
 

@@ -149,8 +149,9 @@ func (x *Executor) finish(cause error) {
 			msg += ": " + cause.Error()
 		}
 		budget := stopBudget(x.o.Env.ShutdownGracePeriod)
+		stopBy := time.Now().Add(budget)
 		for _, t := range active {
-			t.kill(killRequest{grace: &budget, state: mesos.TASK_FAILED, reason: mesos.REASON_EXECUTOR_TERMINATED.Enum(), message: msg})
+			t.kill(killRequest{grace: &budget, deadline: stopBy, state: mesos.TASK_FAILED, reason: mesos.REASON_EXECUTOR_TERMINATED.Enum(), message: msg})
 		}
 	}
 	x.wg.Wait()
@@ -158,10 +159,11 @@ func (x *Executor) finish(cause error) {
 }
 
 // stopBudget is how long services may take to stop when the whole executor
-// must be gone within grace: what is left after removing the pod and
-// reporting.
+// must be gone within grace: what is left after removing the pod (which
+// frees its host ports and IP for the next task) and reporting, which take
+// about half a second on a loaded 2-core host.
 func stopBudget(grace time.Duration) time.Duration {
-	reserve := min(max(grace/3, 500*time.Millisecond), 2*time.Second)
+	reserve := min(max(grace/2, 500*time.Millisecond), 2*time.Second)
 	return max(grace-reserve, 0)
 }
 

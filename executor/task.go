@@ -24,7 +24,10 @@ const downTimeout = 10 * time.Second
 // killRequest asks a task to stop its pod and report a terminal state.
 type killRequest struct {
 	// grace replaces the services' stop_grace_period when set.
-	grace   *time.Duration
+	grace *time.Duration
+	// deadline, when set, is when every service must have been killed
+	// (SHUTDOWN: the executor must be gone within the agent's grace).
+	deadline time.Time
 	state   mesos.TaskState
 	reason  *mesos.TaskStatus_Reason
 	message string
@@ -180,6 +183,10 @@ func (x *Executor) shutdownAll() {
 	deadline := time.Now().Add(grace)
 	budget := stopBudget(grace)
 	x.log.Info("SHUTDOWN", "tasks", len(active), "grace", grace, "stop_budget", budget)
+	// The budget is a deadline for the whole pod, not a grace period per
+	// service: services stopped one after the other in dependency order
+	// would otherwise take it once each.
+	stopBy := time.Now().Add(budget)
 	for _, t := range active {
 		g := budget
 		t.mu.Lock()
@@ -189,7 +196,7 @@ func (x *Executor) shutdownAll() {
 			}
 		}
 		t.mu.Unlock()
-		t.kill(killRequest{grace: &g, state: mesos.TASK_KILLED, message: "executor shut down by the agent"})
+		t.kill(killRequest{grace: &g, deadline: stopBy, state: mesos.TASK_KILLED, message: "executor shut down by the agent"})
 	}
 	x.wg.Add(1)
 	go func() {
@@ -250,7 +257,7 @@ func (t *task) run() {
 	defer stopWatch()
 	states, err := x.o.Engine.Watch(watchCtx, t.pod)
 	if err != nil {
-		t.stopAndEnd(nil, mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), "watching pod "+t.pod+": "+err.Error(), nil)
+		t.stopAndEnd(runtime.DownOptions{}, mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), "watching pod "+t.pod+": "+err.Error(), nil)
 		return
 	}
 	t.send(mesos.TASK_RUNNING, nil, runningMessage(t.pod, rec, plan), nil)
@@ -260,11 +267,11 @@ func (t *task) run() {
 		select {
 		case <-t.killC:
 			k := t.killRequest()
-			t.stopAndEnd(k.grace, k.state, k.reason, k.message, nil)
+			t.stopAndEnd(runtime.DownOptions{Timeout: k.grace, Deadline: k.deadline}, k.state, k.reason, k.message, nil)
 			return
 		case st, ok := <-states:
 			if !ok {
-				t.stopAndEnd(nil, mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), "compod lost track of pod "+t.pod, nil)
+				t.stopAndEnd(runtime.DownOptions{}, mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), "compod lost track of pod "+t.pod, nil)
 				return
 			}
 			if t.killRequest() != nil {
@@ -272,7 +279,7 @@ func (t *task) run() {
 			}
 			switch st.Phase {
 			case runtime.PhaseFinished:
-				t.stopAndEnd(nil, mesos.TASK_FINISHED, nil, "every service of pod "+t.pod+" exited with code 0", exitLabels(st))
+				t.stopAndEnd(runtime.DownOptions{}, mesos.TASK_FINISHED, nil, "every service of pod "+t.pod+" exited with code 0", exitLabels(st))
 				return
 			case runtime.PhaseFailed:
 				reason, h := failureReason(st)
@@ -280,7 +287,7 @@ func (t *task) run() {
 				if msg == "" {
 					msg = fmt.Sprintf("service %q failed (%s, exit code %d)", st.Service, st.Reason, st.ExitCode)
 				}
-				t.stopAndEnd(nil, mesos.TASK_FAILED, reason, msg, exitLabels(st), withHealthy(h))
+				t.stopAndEnd(runtime.DownOptions{}, mesos.TASK_FAILED, reason, msg, exitLabels(st), withHealthy(h))
 				return
 			}
 			if h := podHealthy(st.Health); h != nil && (healthy == nil || *h != *healthy) {
@@ -349,10 +356,10 @@ func scalar(rs []mesos.Resource, name string) float64 {
 
 // stopAndEnd stops the pod (what still runs), removes it, and reports the
 // terminal state. The service logs stay in the sandbox.
-func (t *task) stopAndEnd(grace *time.Duration, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string, labels []mesos.Label, opts ...statusOpt) {
+func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string, labels []mesos.Label, opts ...statusOpt) {
 	eng := t.x.o.Engine
 	start := time.Now()
-	if err := eng.Stop(context.Background(), t.pod, runtime.DownOptions{Timeout: grace}); err != nil && !errors.Is(err, runtime.ErrPodNotFound) {
+	if err := eng.Stop(context.Background(), t.pod, stop); err != nil && !errors.Is(err, runtime.ErrPodNotFound) {
 		t.log.Warn("stopping pod", "err", err)
 	}
 	t.log.Info("pod stopped", "elapsed", time.Since(start))

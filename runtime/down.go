@@ -20,6 +20,10 @@ import (
 type DownOptions struct {
 	// Timeout, when set, replaces every service's stop_grace_period.
 	Timeout *time.Duration
+	// Deadline, when set, bounds the whole stop: by then every service
+	// has been SIGKILLed, whatever its grace period and whether or not
+	// the services it waits for (dependents stop first) have stopped.
+	Deadline time.Time
 }
 
 // Stop stops every service of the pod (stop_signal, then SIGKILL when the
@@ -35,7 +39,7 @@ func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	e.setStopping(pod)
-	return e.stopServices(ctx, rec, opts, false)
+	return e.stopServices(ctx, rec, opts)
 }
 
 // Down stops the pod and removes everything it has: containers, tasks,
@@ -67,29 +71,12 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	e.setStopping(pod)
 	defer e.unsupervise(pod)
 	var errs []error
-	if err := e.stopServices(ctx, rec, opts, true); err != nil {
+	// The services stop gracefully first, dependents before their
+	// dependencies, with the pod's network still up.
+	if err := e.stopServices(ctx, rec, opts); err != nil {
 		errs = append(errs, err)
 	}
-	// Containers with the pod's label that the plan does not name (a record
-	// from an older plan, a crashed launch): remove them too.
-	ctrs, err := e.podContainers(ctx, pod)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, c := range ctrs {
-		if c.ID() == sandboxID(pod) {
-			continue
-		}
-		if _, err := stopTask(ctx, c, syscall.SIGKILL, time.Second); err != nil {
-			errs = append(errs, err)
-		}
-		if err := deleteContainer(ctx, c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := e.removeSandbox(ctx, rec); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
 	if rec.Cgroup != "" {
 		if err := cgroups.Remove(rec.Cgroup); err != nil {
 			errs = append(errs, err)
@@ -107,11 +94,58 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	return nil
 }
 
+// removeContainersAndNetwork removes every container of the pod and its
+// network at once: nothing runs any more that needs an order. The
+// containers are all those labelled with the pod, also those the plan does
+// not name (a record from an older plan, a launch that died half way). A
+// host network helper is removed last: detaching may run one of its own.
+func (e *Engine) removeContainersAndNetwork(ctx context.Context, rec *PodRecord) []error {
+	pod := rec.Plan.Name
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		errs    []error
+		helpers []client.Container
+	)
+	add := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	ctrs, err := e.podContainers(ctx, pod)
+	add(err)
+	for _, c := range ctrs {
+		if c.ID() == hostHelperID(pod) {
+			helpers = append(helpers, c)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			add(deleteContainer(ctx, c))
+		}()
+	}
+	if rec.NetNSPath != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			add(e.detachNetwork(ctx, rec, e.netRequest(rec)))
+		}()
+	}
+	wg.Wait()
+	for _, c := range helpers {
+		add(deleteContainer(ctx, c))
+	}
+	return errs
+}
+
 // stopServices stops the services in reverse dependency order: a service is
 // stopped once every service that depends on it has stopped; independent
 // services stop in parallel, so the whole pod takes about the longest grace
 // period on any dependency chain, not their sum.
-func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOptions, remove bool) error {
+func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOptions) error {
 	services := rec.Plan.Services
 	stopped := map[string]chan struct{}{}
 	dependents := map[string][]string{}
@@ -126,6 +160,13 @@ func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOpti
 		mu   sync.Mutex
 		errs []error
 	)
+	// Past the deadline nobody waits for anybody.
+	late := context.Background()
+	if !opts.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		late, cancel = context.WithDeadline(late, opts.Deadline)
+		defer cancel()
+	}
 	for i := range services {
 		svc := &services[i]
 		wg.Add(1)
@@ -133,9 +174,12 @@ func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOpti
 			defer wg.Done()
 			defer close(stopped[svc.Name])
 			for _, d := range dependents[svc.Name] {
-				<-stopped[d]
+				select {
+				case <-stopped[d]:
+				case <-late.Done():
+				}
 			}
-			if err := e.stopService(ctx, rec.Plan.Name, svc, opts, remove); err != nil {
+			if err := e.stopService(ctx, rec.Plan.Name, svc, opts); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -146,7 +190,7 @@ func (e *Engine) stopServices(ctx context.Context, rec *PodRecord, opts DownOpti
 	return errors.Join(errs...)
 }
 
-func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.ServiceSpec, opts DownOptions, remove bool) error {
+func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.ServiceSpec, opts DownOptions) error {
 	ctr, err := e.client.LoadContainer(ctx, serviceID(pod, svc.Name))
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -162,15 +206,10 @@ func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.Ser
 	if opts.Timeout != nil {
 		grace = *opts.Timeout
 	}
-	start := time.Now()
-	if remove {
-		code, err := stopTask(ctx, ctr, sig, grace)
-		if err != nil {
-			return fmt.Errorf("service %q: %w", svc.Name, err)
-		}
-		e.log.Info("service stopped", "pod", pod, "service", svc.Name, "exit_code", code, "elapsed", time.Since(start))
-		return deleteContainer(ctx, ctr)
+	if !opts.Deadline.IsZero() {
+		grace = max(min(grace, time.Until(opts.Deadline)), 0)
 	}
+	start := time.Now()
 	if err := signalAndWait(ctx, ctr, sig, grace); err != nil {
 		return fmt.Errorf("service %q: %w", svc.Name, err)
 	}

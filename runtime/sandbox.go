@@ -3,17 +3,10 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"syscall"
-	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/errdefs"
 )
-
-// pauseStopTimeout is how long the pause process gets to exit on SIGTERM;
-// it does nothing but reap, so it needs almost none.
-const pauseStopTimeout = 2 * time.Second
 
 // netnsName is the pinned netns of a pod, as `ip netns` shows it.
 func netnsName(pod string) string { return "compod-" + pod }
@@ -87,28 +80,4 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil
-}
-
-// removeSandbox stops the pause container and releases the network. It is
-// safe to call on a half-made or already removed sandbox.
-func (e *Engine) removeSandbox(ctx context.Context, rec *PodRecord) error {
-	var errs []error
-	ctr, err := e.client.LoadContainer(ctx, sandboxID(rec.Plan.Name))
-	switch {
-	case err == nil:
-		if _, err := stopTask(ctx, ctr, syscall.SIGTERM, pauseStopTimeout); err != nil {
-			errs = append(errs, err)
-		}
-		if err := deleteContainer(ctx, ctr); err != nil {
-			errs = append(errs, err)
-		}
-	case !errdefs.IsNotFound(err):
-		errs = append(errs, fmt.Errorf("loading sandbox container: %w", err))
-	}
-	if rec.NetNSPath != "" {
-		if err := e.detachNetwork(ctx, rec, e.netRequest(rec)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return joinErrs(errs)
 }

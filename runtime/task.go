@@ -24,29 +24,6 @@ func (e *Engine) taskIO(pod, name string, tty bool) cio.Creator {
 	return cio.BinaryIO(e.loggerBinary, args)
 }
 
-// stopTask stops a container's task (see signalAndWait), then deletes the
-// task. It returns the exit status (0 when there was no task).
-func stopTask(ctx context.Context, ctr client.Container, sig syscall.Signal, grace time.Duration) (uint32, error) {
-	if err := signalAndWait(ctx, ctr, sig, grace); err != nil {
-		return 0, fmt.Errorf("stopping %s: %w", ctr.ID(), err)
-	}
-	task, err := ctr.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("loading task of %s: %w", ctr.ID(), err)
-	}
-	es, err := task.Delete(ctx, client.WithProcessKill)
-	if err != nil && !errdefs.IsNotFound(err) {
-		return 0, fmt.Errorf("deleting task of %s: %w", ctr.ID(), err)
-	}
-	if es != nil {
-		return es.ExitCode(), nil
-	}
-	return 0, nil
-}
-
 // signalAndWait sends sig to a running task and waits for it to exit;
 // when grace passes first, it SIGKILLs every process of the container. The
 // task itself stays, so its exit status can still be read.
