@@ -28,9 +28,9 @@ type killRequest struct {
 	// deadline, when set, is when every service must have been killed
 	// (SHUTDOWN: the executor must be gone within the agent's grace).
 	deadline time.Time
-	state   mesos.TaskState
-	reason  *mesos.TaskStatus_Reason
-	message string
+	state    mesos.TaskState
+	reason   *mesos.TaskStatus_Reason
+	message  string
 }
 
 // task is one Mesos task: one pod.
