@@ -181,8 +181,8 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops supervising pods (they keep running) and releases the
-// containerd connection.
+// Close stops supervising pods (they keep running), lets go of the pods it
+// owns, and releases the containerd connection.
 func (e *Engine) Close() error {
 	e.supMu.Lock()
 	pods := make([]string, 0, len(e.sups))
@@ -193,6 +193,13 @@ func (e *Engine) Close() error {
 	for _, p := range pods {
 		e.unsupervise(p)
 	}
+	// Pods this process owns are no longer held: Reclaim may take them.
+	e.ownMu.Lock()
+	for p, f := range e.owned {
+		f.Close()
+		delete(e.owned, p)
+	}
+	e.ownMu.Unlock()
 	return e.client.Close()
 }
 

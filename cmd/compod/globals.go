@@ -15,7 +15,7 @@ import (
 
 // globals are the flags every command takes, with environment fallbacks.
 type globals struct {
-	address, namespace, stateDir, cniConfDir, cniBinDir, netnsDir, sandboxImage, logLevel string
+	address, namespace, stateDir, cniConfDir, cniBinDir, netnsDir, sandboxImage, hostHelper, logLevel string
 }
 
 func envOr(name, def string) string {
@@ -33,6 +33,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.cniBinDir, "cni-bin-dir", envOr("COMPOD_CNI_BIN_DIR", "/opt/cni/bin:/usr/lib/cni"), "CNI plugin dirs, colon separated")
 	fs.StringVar(&g.netnsDir, "netns-dir", envOr("COMPOD_NETNS_DIR", runtime.DefaultNetNSDir), "where pod network namespaces are pinned")
 	fs.StringVar(&g.sandboxImage, "sandbox-image", envOr("COMPOD_SANDBOX_IMAGE", ""), "pause image (default: compod's built-in one)")
+	fs.StringVar(&g.hostHelper, "host-helper", envOr("COMPOD_HOST_HELPER", runtime.HostHelperAuto), "who sets up pod networks in the host's namespaces: auto (compod itself when it shares containerd's mount and network namespaces, else a helper the containerd shim starts), always, never")
 	fs.StringVar(&g.logLevel, "log-level", envOr("COMPOD_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 }
 
@@ -60,6 +61,7 @@ func (g *globals) engine(ctx context.Context, extra ...runtime.Option) (*runtime
 		runtime.WithStateDir(stateDir),
 		runtime.WithNetNSDir(g.netnsDir),
 		runtime.WithSandboxImage(g.sandboxImage),
+		runtime.WithHostHelper(g.hostHelper),
 		runtime.WithLogger(log),
 		runtime.WithCNI(cni.Config{ConfDir: g.cniConfDir, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}),
 	}, extra...)
