@@ -521,8 +521,9 @@ func testLaunchKill(t *testing.T, e *e2e) {
 	}
 }
 
-func TestE2EServiceExit(t *testing.T) {
-	e := newE2E(t, e2eOpts{})
+func TestE2EServiceExit(t *testing.T) { eachIsolation(t, e2eOpts{}, testServiceExit) }
+
+func testServiceExit(t *testing.T, e *e2e) {
 	compose := fmt.Sprintf("services:\n  side:\n    image: %s\n    command: [\"sh\", \"-c\", \"busybox sleep 1; exit 3\"]\n", testenv.BusyboxRef) +
 		fmt.Sprintf(webService, testenv.BusyboxRef)
 	task := taskInfo("fails", []string{"docker-compose.yml"}, freePorts(t, 1))
@@ -545,7 +546,10 @@ func TestE2EServiceExit(t *testing.T) {
 // re-subscribes within the agent's re-registration window, resending the
 // updates the agent never acknowledged.
 func TestE2ECheckpointAgentRestart(t *testing.T) {
-	e := newE2E(t, e2eOpts{checkpoint: true})
+	eachIsolation(t, e2eOpts{checkpoint: true}, testCheckpointAgentRestart)
+}
+
+func testCheckpointAgentRestart(t *testing.T, e *e2e) {
 	e.agent.WithholdAcks(true) // as if the agent died before acknowledging
 	ports := freePorts(t, 1)
 	task := taskInfo("ck", []string{"docker-compose.yml"}, ports)

@@ -86,6 +86,9 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 		// Keep the record so `down` can be run again.
 		return fmt.Errorf("removing pod %q: %w", pod, errors.Join(errs...))
 	}
+	// The supervisor writes the pod's monitor file on every event, and
+	// the removals above cause events: it ends before the state goes.
+	e.unsupervise(pod)
 	if err := os.RemoveAll(e.podDir(pod)); err != nil {
 		return fmt.Errorf("removing state of pod %q: %w", pod, err)
 	}

@@ -67,6 +67,9 @@ type supervisor struct {
 	launched    map[string]bool
 	launchedAll bool
 	stopping    bool
+	// ended is set by unsupervise: the pod's state dir may be removed
+	// from then on, so nothing is written to it any more.
+	ended bool
 	watchers    map[chan PodState]struct{}
 	changed     chan struct{} // closed and replaced on every change
 	last        *PodState
@@ -114,6 +117,7 @@ func (e *Engine) unsupervise(pod string) {
 		// let `ps` show a stale one. Restart counts stay true.
 		s.mu.Lock()
 		e.writeMonitorFile(pod, nil, s.restarts)
+		s.ended = true
 		s.mu.Unlock()
 	}
 }
@@ -526,7 +530,9 @@ func (s *supervisor) publish() {
 		return
 	}
 	s.last = &st
-	s.e.writeMonitorFile(s.rec.Plan.Name, s.health, s.restarts)
+	if !s.ended {
+		s.e.writeMonitorFile(s.rec.Plan.Name, s.health, s.restarts)
+	}
 	for ch := range s.watchers {
 		select {
 		case ch <- st:
