@@ -47,11 +47,15 @@ running() {
 
 # start_daemon CGROUP PIDFILE LOG CMD...: starts CMD in a new session and in
 # CGROUP, stdin from /dev/null, output appended to LOG; its pid goes to PIDFILE.
+# No other descriptor of the caller reaches the daemon: a daemon restarted by
+# a test run under `flock FILE go test` would otherwise hold that lock for
+# as long as it lives.
 start_daemon() {
   local cg=$1 pidfile=$2 log=$3
   shift 3
   export -f join_cgroup
-  setsid bash -c 'join_cgroup "$0" $$; echo $$ >"$1"; shift; exec "$@"' "$cg" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &
+  setsid bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+    join_cgroup "$0" $$; echo $$ >"$1"; shift; exec "$@"' "$cg" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &
   local i
   for i in $(seq 1 50); do # the pidfile appears within milliseconds
     [ -s "$pidfile" ] && return 0
