@@ -215,30 +215,20 @@ for set in $ISOLATION; do
   remove_pods
   remove_mesos_cgroups
   # The agent's work dir may hold mounts (filesystem/linux): unmount first.
-  grep -o " $dir/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $dir/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$dir"
 done
 
 echo
 echo "== summary (figures: LAUNCH->RUNNING, KILL->KILLED; logs in $E2E/logs)"
-failed=0
-{
-  printf 'ISOLATION\tSCENARIO\tRESULT\tFIGURES\n'
-  while IFS=$'\t' read -r set scenario res figures detail; do
-    printf '%s\t%s\t%s\t%s\n' "$set" "$scenario" "$res" "${figures:--}"
-  done <"$results"
-} | column -t -s $'\t'
-while IFS=$'\t' read -r set scenario res figures detail; do
-  if [ "$res" = FAIL ]; then
-    if [ "$failed" = 0 ]; then
-      echo
-      echo "failures:"
-    fi
-    failed=1
-    echo "  [$set] $scenario: $detail"
-  fi
-done <"$results"
-if [ "$failed" = 1 ]; then
+# results.tsv: set, scenario, PASS/FAIL/SKIP, figures, detail (tab-separated;
+# fields may be empty, so awk rather than read, which merges tabs).
+awk -F'\t' 'BEGIN { OFS = "\t"; print "ISOLATION", "SCENARIO", "RESULT", "FIGURES" }
+  { print $1, $2, $3, ($4 == "" ? "-" : $4) }' "$results" | column -t -s $'\t'
+if awk -F'\t' '$3 == "FAIL" { found = 1 } END { exit !found }' "$results"; then
+  echo
+  echo "failures:"
+  awk -F'\t' '$3 == "FAIL" { printf "  [%s] %s: %s\n", $1, $2, $5 }' "$results"
   exit 1
 fi
 echo "mesos-e2e: all scenarios passed"
