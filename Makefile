@@ -5,7 +5,7 @@ export COMPOD_TEST_REGISTRY ?= 127.0.0.1:5000
 
 PAUSE := internal/pauseimage/bin/pause
 
-.PHONY: all pause build setup test bench demo clean
+.PHONY: all pause build setup test bench demo mesos-e2e clean
 
 all: build
 
@@ -41,6 +41,12 @@ bench: setup pause
 
 demo:
 	hack/demo.sh
+
+# compod under a real Mesos master and agent built from source (not part of
+# `make test`): make mesos-e2e MESOS_BUILD=<mesos build dir>. See
+# docs/mesos.md, "Real-agent check".
+mesos-e2e:
+	@MESOS_BUILD='$(MESOS_BUILD)' hack/mesos-e2e.sh
 
 clean:
 	rm -rf bin $(PAUSE)
