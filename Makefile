@@ -24,6 +24,7 @@ setup:
 # integration tests check the whole host for leaks (containers, netns,
 # iptables, cgroups) and one of them restarts containerd.
 test: setup pause
+	$(GO) vet ./...
 	status=0; \
 	{ hack/containerd.sh start && hack/registry.sh start && \
 	  $(GO) test -p 1 -count=1 -timeout 60m ./...; } || status=$$?; \
