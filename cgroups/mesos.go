@@ -85,51 +85,34 @@ func mesosContainer(p string) string {
 	return "/" + strings.Join(segs[:end+1], "/")
 }
 
-// RemoveCreatedParents removes the executor's Mesos container cgroup
-// (parent) from the hierarchies where the executor does not live itself:
-// the agent only creates /mesos/<container-id> in the hierarchies it
-// isolates, and runc creates it in the others when it puts a pod beneath
-// it; nobody else would remove it. Only empty cgroups are removed (rmdir),
-// so a hierarchy still in use is left alone. procSelfCgroup is the content
-// of /proc/self/cgroup.
-func RemoveCreatedParents(parent, procSelfCgroup string) error {
-	if parent == "" {
-		return nil
-	}
-	own := map[string]bool{} // v1 controller lists (and "" for v2) the process is in parent on
-	for _, line := range strings.Split(procSelfCgroup, "\n") {
-		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(parts) == 3 && (parts[2] == parent || strings.HasPrefix(parts[2], parent+"/")) {
-			own[parts[1]] = true
-		}
-	}
-	return removeEmpty(parent, func(h Hierarchy) bool { return !own[strings.Join(h.Controllers, ",")] })
-}
-
-// RemoveEmpty removes the cgroup at cgPath from every hierarchy where it
-// is empty (no processes, no child cgroups), such as the Mesos container
-// cgroup of an executor that is gone, which runc made in the hierarchies
-// the agent does not manage.
-func RemoveEmpty(cgPath string) error {
+// RemoveEmptyTree removes the cgroup at cgPath and every cgroup below it,
+// bottom-up, from every hierarchy where they are empty; cgroups that
+// still hold processes (or do not exist) are left alone. It is for the
+// cgroups nobody else removes: the Mesos container cgroup of an executor
+// (its own at exit, a dead one's when its pods are reclaimed), which runc
+// made in the hierarchies the agent does not manage, with the pods' cgroups
+// beneath it.
+func RemoveEmptyTree(cgPath string) error {
 	if cgPath == "" || cgPath == "/" {
 		return nil
 	}
-	return removeEmpty(cgPath, func(Hierarchy) bool { return true })
-}
-
-func removeEmpty(cgPath string, in func(Hierarchy) bool) error {
 	hs, err := Hierarchies()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, h := range hs {
-		if !in(h) {
-			continue
-		}
-		dir := filepath.Join(h.Mount, cgPath)
-		if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENOTEMPTY) {
-			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, err))
+		var dirs []string
+		_ = filepath.WalkDir(filepath.Join(h.Mount, cgPath), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENOTEMPTY) {
+				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -44,6 +44,11 @@ import (
 const (
 	hostOpAttach = "attach"
 	hostOpDetach = "detach"
+	// hostOpRemoveCgroups removes an empty cgroup tree in every hierarchy
+	// the host has: an executor's mount namespace may lack some (a Mesos
+	// agent that hides the cgroup2 mount of a hybrid host) in which runc,
+	// in the host's, still made the pods' cgroups.
+	hostOpRemoveCgroups = "remove-cgroups"
 
 	// HostNetworkCommand is the argv[1] the shim starts the helper with.
 	HostNetworkCommand = "host-network"
@@ -53,9 +58,10 @@ const (
 
 // hostHelperRequest is the file the helper is handed.
 type hostHelperRequest struct {
-	Op    string     `json:"op"`
-	Reply string     `json:"reply"`
-	Net   netRequest `json:"net"`
+	Op     string     `json:"op"`
+	Reply  string     `json:"reply"`
+	Net    netRequest `json:"net"`
+	Cgroup string     `json:"cgroup,omitempty"`
 }
 
 // hostHelperReply is what the helper writes as its result.
@@ -73,11 +79,18 @@ type hostHelperCall struct {
 
 // newHostHelperCall writes the request of op for the pod.
 func (e *Engine) newHostHelperCall(pod, op string, req *netRequest) (*hostHelperCall, error) {
-	dir := e.podDir(pod)
+	return e.writeHostHelperCall(e.podDir(pod), pod, hostHelperRequest{Op: op, Net: *req})
+}
+
+// writeHostHelperCall writes a request into dir (pod names the pod, or
+// what the call is about, in errors).
+func (e *Engine) writeHostHelperCall(dir, pod string, r hostHelperRequest) (*hostHelperCall, error) {
+	op := r.Op
 	c := &hostHelperCall{op: op,
 		reqFile:   filepath.Join(dir, "host-network-"+op+".json"),
 		replyFile: filepath.Join(dir, "host-network-"+op+".reply.json")}
-	data, err := json.Marshal(hostHelperRequest{Op: op, Reply: c.replyFile, Net: *req})
+	r.Reply = c.replyFile
+	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
@@ -122,34 +135,71 @@ func (c *hostHelperCall) reply(pod string, taskErr error) (*netResult, error) {
 // runHostDetach runs detach as the log driver of a throwaway container.
 func (e *Engine) runHostDetach(ctx context.Context, rec *PodRecord, req *netRequest) error {
 	pod := rec.Plan.Name
-	img, err := e.ensureSandboxImage(ctx)
-	if err != nil {
-		return fmt.Errorf("host network helper of pod %q: %w", pod, err)
-	}
 	call, err := e.newHostHelperCall(pod, hostOpDetach, req)
 	if err != nil {
 		return err
 	}
-	id := hostHelperID(pod)
+	return e.runThrowawayHelper(ctx, pod, hostHelperID(pod), cgroups.ContainerPath(rec.Cgroup, "host-network"), call)
+}
+
+// RemoveCgroupTree removes the cgroup at path and the empty cgroups below
+// it (cgroups.RemoveEmptyTree) in every hierarchy: those this process sees
+// and, through the host helper when compod does not share containerd's
+// mount namespace, those of the host, where runc made them.
+func (e *Engine) RemoveCgroupTree(ctx context.Context, path string) error {
+	err := cgroups.RemoveEmptyTree(path)
+	if !e.hostHelper || path == "" || path == "/" {
+		return err
+	}
+	name := "cgroups-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
+	call, cerr := e.writeHostHelperCall(filepath.Join(e.stateDir, "host-helper", name), name,
+		hostHelperRequest{Op: hostOpRemoveCgroups, Cgroup: path})
+	if cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	defer os.Remove(filepath.Dir(filepath.Dir(call.reqFile))) // if no other call uses it
+	defer os.Remove(filepath.Dir(call.reqFile))
+	// Its own cgroup is containerd's default, outside the tree it removes.
+	return errors.Join(err, e.runThrowawayHelper(ctx, name, "compod-"+name, "", call))
+}
+
+// runThrowawayHelper runs a helper call as the log driver of a container
+// of the pause image that is created, never started, and deleted again.
+// cgroup "" leaves the container in containerd's default cgroup.
+func (e *Engine) runThrowawayHelper(ctx context.Context, pod, id, cgroup string, call *hostHelperCall) error {
+	img, err := e.ensureSandboxImage(ctx)
+	if err != nil {
+		os.Remove(call.reqFile)
+		return fmt.Errorf("host helper for %q: %w", pod, err)
+	}
 	// A helper left by a compod that died while it ran is in the way.
 	if old, err := e.client.LoadContainer(ctx, id); err == nil {
 		if err := deleteContainer(ctx, old); err != nil {
-			return fmt.Errorf("host network helper of pod %q: removing a stale one: %w", pod, err)
+			os.Remove(call.reqFile)
+			return fmt.Errorf("host helper for %q: removing a stale one: %w", pod, err)
 		}
+	}
+	specOpts := []oci.SpecOpts{oci.WithImageConfig(img)}
+	if cgroup != "" {
+		specOpts = append(specOpts, oci.WithCgroup(cgroup))
+	}
+	labels := map[string]string{LabelRole: roleHostHelper}
+	if id == hostHelperID(pod) {
+		labels[LabelPod] = pod
 	}
 	ctr, err := e.client.NewContainer(ctx, id,
 		client.WithImage(img),
 		client.WithNewSnapshot(id, img),
-		client.WithNewSpec(oci.WithImageConfig(img), oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "host-network"))),
-		client.WithContainerLabels(map[string]string{LabelPod: pod, LabelRole: roleHostHelper}),
+		client.WithNewSpec(specOpts...),
+		client.WithContainerLabels(labels),
 	)
 	if err != nil {
 		os.Remove(call.reqFile)
-		return fmt.Errorf("host network helper of pod %q: creating container: %w", pod, err)
+		return fmt.Errorf("host helper for %q: creating container: %w", pod, err)
 	}
 	defer func() {
 		if err := deleteContainer(context.WithoutCancel(ctx), ctr); err != nil {
-			e.log.Warn("removing the host network helper", "pod", pod, "err", err)
+			e.log.Warn("removing the host helper", "for", pod, "err", err)
 		}
 	}()
 	_, taskErr := ctr.NewTask(ctx, e.hostHelperIO(call))
@@ -179,7 +229,7 @@ func RunHostNetwork(ctx context.Context, reqFile string) error {
 		return fmt.Errorf("reading %s: %w", reqFile, err)
 	}
 	var reply hostHelperReply
-	if err := doHostNetwork(ctx, &req, &reply); err != nil {
+	if err := doHostOp(ctx, &req, &reply); err != nil {
 		reply.Error = err.Error()
 	}
 	out, err := json.Marshal(reply)
@@ -203,6 +253,13 @@ func doHostNetwork(ctx context.Context, req *hostHelperRequest, reply *hostHelpe
 		return detachNetwork(ctx, net, &req.Net)
 	}
 	return fmt.Errorf("host network helper: unknown operation %q", req.Op)
+}
+
+func doHostOp(ctx context.Context, req *hostHelperRequest, reply *hostHelperReply) error {
+	if req.Op == hostOpRemoveCgroups {
+		return cgroups.RemoveEmptyTree(req.Cgroup)
+	}
+	return doHostNetwork(ctx, req, reply)
 }
 
 // peerPID is the pid, in this process's PID namespace, of the process

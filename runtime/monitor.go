@@ -69,10 +69,10 @@ type supervisor struct {
 	stopping    bool
 	// ended is set by unsupervise: the pod's state dir may be removed
 	// from then on, so nothing is written to it any more.
-	ended bool
-	watchers    map[chan PodState]struct{}
-	changed     chan struct{} // closed and replaced on every change
-	last        *PodState
+	ended    bool
+	watchers map[chan PodState]struct{}
+	changed  chan struct{} // closed and replaced on every change
+	last     *PodState
 }
 
 // supervise returns the pod's supervisor, starting it if needed.

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/compod/compod/cgroups"
 )
 
 // A pod launched with an owner (UpOptions.Owner: the Mesos executor says
@@ -107,7 +105,7 @@ func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string
 			continue
 		}
 		if parent := path.Dir(rec.Cgroup); parent != "/" && parent != "." && parent != e.cgroupParent {
-			if err := cgroups.RemoveEmpty(parent); err != nil {
+			if err := e.RemoveCgroupTree(ctx, parent); err != nil {
 				errs = append(errs, err)
 			}
 		}

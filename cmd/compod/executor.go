@@ -107,9 +107,14 @@ func cmdExecutor(ctx context.Context, args []string) error {
 	defer stop()
 	runErr := x.Run(sigCtx)
 	// runc made /mesos/<cid> in the hierarchies the agent does not manage;
-	// the pods are gone, so remove those (empty) cgroups again.
-	if err := cgroups.RemoveCreatedParents(parent, string(self)); err != nil {
-		log.Warn("removing leftover cgroups", "err", err)
+	// the pods are gone, so remove those (empty) cgroups again, also in the
+	// hierarchies only the host sees.
+	if eng != nil && parent != "" {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := eng.RemoveCgroupTree(rctx, parent); err != nil {
+			log.Warn("removing leftover cgroups", "err", err)
+		}
+		cancel()
 	}
 	return runErr
 }

@@ -201,7 +201,7 @@ func (f *Framework) handle(ctx context.Context, e *scheduler.Event) {
 	case scheduler.Event_UPDATE:
 		st := e.GetUpdate().GetStatus()
 		f.cfg.Logf("update: task %s %s source=%s reason=%s healthy=%s message=%q",
-			st.TaskID.Value, st.GetState(), st.GetSource(), st.GetReason(), healthy(st), st.GetMessage())
+			st.TaskID.Value, st.GetState(), st.GetSource(), reason(st), healthy(st), st.GetMessage())
 		f.mu.Lock()
 		f.updates[st.TaskID.Value] = append(f.updates[st.TaskID.Value], Update{At: now, Status: st})
 		f.notifyLocked()
@@ -371,4 +371,13 @@ func (f *Framework) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	return err
+}
+
+// reason is the update's reason, "-" when it has none (GetReason would
+// say REASON_COMMAND_EXECUTOR_FAILED, the enum's zero).
+func reason(st mesos.TaskStatus) string {
+	if st.Reason == nil {
+		return "-"
+	}
+	return st.Reason.String()
 }

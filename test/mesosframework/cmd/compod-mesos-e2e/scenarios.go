@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -255,6 +256,9 @@ func (r *runner) cgroupScenario(t *task) {
 	var bad []string
 	for _, pid := range pids {
 		paths, err := procCgroups(pid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a short-lived process (the side service's sleep) already gone
+		}
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("pid %d: %v", pid, err))
 			continue
