@@ -151,6 +151,7 @@ func (e *Engine) RemoveCgroupTree(ctx context.Context, path string) error {
 	if !e.hostHelper || path == "" || path == "/" {
 		return err
 	}
+	ctx = e.withNS(ctx)
 	name := "cgroups-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
 	call, cerr := e.writeHostHelperCall(filepath.Join(e.stateDir, "host-helper", name), name,
 		hostHelperRequest{Op: hostOpRemoveCgroups, Cgroup: path})
