@@ -1,14 +1,23 @@
 // Package pauseimage is compod's built-in pause (sandbox) image: the static
 // cmd/compod-pause binary, embedded at build time and imported into
 // containerd on first use, so a host needs no registry to run pods.
+//
+// The binary is committed as bin/pause, with bin/pause.info recording the Go
+// release and sha256 it was built with, so that a plain `go build` or
+// `go install` of compod embeds it. After changing cmd/compod-pause, or when
+// the project moves to another Go release, regenerate both files with
+// `go generate ./internal/pauseimage` (or `make pause`) and commit them;
+// TestBinaryUpToDate fails until then.
 package pauseimage
+
+//go:generate go run ./gen -o bin
 
 import (
 	"context"
-	"embed"
+	_ "embed"
 	"errors"
 	"fmt"
-	"io/fs"
+	"runtime"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
@@ -19,21 +28,27 @@ import (
 // DefaultRef is the name of the built-in pause image.
 const DefaultRef = "compod.local/pause:1"
 
-// bin holds README.txt and, after `make pause`, the pause binary.
+// binary is cmd/compod-pause built for linux/amd64. A missing bin/pause is a
+// compile error.
 //
-//go:embed all:bin
-var bin embed.FS
+//go:embed bin/pause
+var binary string
 
-// ErrNoBinary: this compod was built with `go build` instead of `make`.
-var ErrNoBinary = errors.New("compod was built without the pause binary: build with `make`")
+// ErrNoBinary: bin/pause was empty when this compod was built.
+var ErrNoBinary = errors.New("compod was built with an empty pause binary: run `go generate ./internal/pauseimage`")
 
-// Binary returns the embedded pause binary.
+// Arch is the architecture of the embedded pause binary.
+const Arch = "amd64"
+
+// Binary returns a copy of the embedded pause binary.
 func Binary() ([]byte, error) {
-	data, err := bin.ReadFile("bin/pause")
-	if errors.Is(err, fs.ErrNotExist) || err == nil && len(data) == 0 {
+	if len(binary) == 0 {
 		return nil, ErrNoBinary
 	}
-	return data, err
+	if runtime.GOARCH != Arch {
+		return nil, fmt.Errorf("the built-in pause binary is linux/%s and this compod is for %s: give a pause image with --sandbox-image", Arch, runtime.GOARCH)
+	}
+	return []byte(binary), nil
 }
 
 // Archive returns the pause image as an OCI layout archive named ref.

@@ -40,7 +40,7 @@ func TestPauseImageRuns(t *testing.T) {
 	c := testenv.Client(t)
 	ctx := testContext(t, c)
 	if _, err := pauseimage.Binary(); err != nil {
-		t.Fatalf("%v (run `make pause`)", err)
+		t.Fatal(err)
 	}
 
 	img, err := pauseimage.Ensure(ctx, c, pauseimage.DefaultRef)
@@ -81,7 +81,7 @@ func TestPauseReapsOrphans(t *testing.T) {
 	ctx := testContext(t, c)
 	pause, err := pauseimage.Binary()
 	if err != nil {
-		t.Fatalf("%v (run `make pause`)", err)
+		t.Fatal(err)
 	}
 	busybox, err := os.ReadFile(testenv.BusyboxPath)
 	if err != nil {

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,9 +61,6 @@ func EnsureImages(t testing.TB, c *client.Client) {
 		}
 	}
 	if _, err := pauseimage.Ensure(ctx, c, pauseimage.DefaultRef); err != nil {
-		if errors.Is(err, pauseimage.ErrNoBinary) {
-			t.Fatalf("%v (the tests need `make pause` first)", err)
-		}
 		t.Fatalf("pause image: %v", err)
 	}
 }
