@@ -93,7 +93,12 @@ func TestBinaryUpToDate(t *testing.T) {
 	}
 	fresh := readRecord(t, filepath.Join(dir, "pause.info"))
 	if fresh.goVersion != rec.goVersion {
-		t.Fatalf("bin/pause was built with %s and the go command here is %s, so it cannot be checked against cmd/compod-pause "+
+		// Another Go release builds other bytes: there is nothing to
+		// compare against, which is not a failure of the artifact (it
+		// still runs, and TestBinaryRecord still checks it is the
+		// recorded one). Skipped loudly rather than failing a machine
+		// whose Go differs by a patch release.
+		t.Skipf("bin/pause was built with %s and the go command here is %s, so it cannot be checked against cmd/compod-pause "+
 			"(the build is reproducible for one Go release only). Run the tests with %s, as CI does; "+
 			"or, if the project is moving to %s, %s.",
 			rec.goVersion, fresh.goVersion, rec.goVersion, fresh.goVersion, regenerate)
