@@ -132,11 +132,11 @@ for port in ${MASTER##*:} ${AGENT##*:}; do
   fi
 done
 
-mkdir -p "$E2E"
-results=$E2E/results.tsv
+# Each run keeps its logs and results apart: $E2E/logs/<date-time>/.
+out=$E2E/logs/$(date +%Y%m%d-%H%M%S)
+results=$out/results.tsv
+mkdir -p "$out" "$STATE"
 : >"$results"
-rm -rf "$E2E/logs"
-mkdir -p "$E2E/logs" "$STATE"
 env_json=$(printf '{"PATH":"/usr/sbin:/usr/bin:/sbin:/bin","CONTAINERD_ADDRESS":"%s","CONTAINERD_NAMESPACE":"%s","COMPOD_STATE_DIR":"%s","COMPOD_CNI_BIN_DIR":"/usr/lib/cni:/opt/cni/bin","COMPOD_LOG_LEVEL":"debug"}' "$SOCK" "$NS" "$STATE")
 
 # fail_set SET WHY: every scenario of SET failed for WHY.
@@ -166,7 +166,7 @@ n=0
 for set in $ISOLATION; do
   n=$((n + 1))
   dir=$E2E/run
-  logs=$E2E/logs/$n-${set//[,\/]/_}
+  logs=$out/$n-${set//[,\/]/_}
   rm -rf "$dir"
   mkdir -p "$dir/master" "$dir/agent" "$dir/agent-run" "$dir/fetch" "$logs"
   echo
@@ -190,7 +190,7 @@ for set in $ISOLATION; do
 
   if why=$(wait_agent); then
     status=0
-    "$framework" -master "$MASTER" -agent "$AGENT" -compod "$compod" -work-dir "$dir/framework" \
+    "$framework" -master "$MASTER" -agent "$AGENT" -agent-pid "$agent_pid" -compod "$compod" -work-dir "$dir/framework" \
       -containerd "$SOCK" -namespace "$NS" -set "$set" -results "$results" -scenarios "$SCENARIOS" ||
       status=$?
     if [ "$status" != 0 ] && ! awk -F'\t' -v s="$set" '$1 == s { found = 1 } END { exit !found }' "$results"; then
@@ -220,7 +220,7 @@ for set in $ISOLATION; do
 done
 
 echo
-echo "== summary (figures: LAUNCH->RUNNING, KILL->KILLED; logs in $E2E/logs)"
+echo "== summary (figures: LAUNCH->RUNNING, KILL->KILLED; logs and results.tsv in $out)"
 # results.tsv: set, scenario, PASS/FAIL/SKIP, figures, detail (tab-separated;
 # fields may be empty, so awk rather than read, which merges tabs).
 awk -F'\t' 'BEGIN { OFS = "\t"; print "ISOLATION", "SCENARIO", "RESULT", "FIGURES" }

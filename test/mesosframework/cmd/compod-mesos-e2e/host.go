@@ -114,31 +114,65 @@ func memoryLimit(containerID string) (uint64, error) {
 }
 
 // mesosCgroups lists /mesos/<container-id> in every cgroup hierarchy where
-// it exists.
-func mesosCgroups(containerID string) []string {
-	var out []string
+// it exists, with the hierarchy's mount point.
+func mesosCgroups(containerID string) map[string]string {
+	out := map[string]string{}
 	mnts, _ := filepath.Glob("/sys/fs/cgroup/*/mesos/" + containerID)
 	for _, m := range mnts {
 		if real, err := filepath.EvalSymlinks(m); err == nil && real != m {
 			continue // cpu -> cpu,cpuacct
 		}
-		out = append(out, m)
+		out[m] = filepath.Dir(filepath.Dir(m))
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/mesos/" + containerID); err == nil {
-		out = append(out, "/sys/fs/cgroup/mesos/"+containerID)
+		out["/sys/fs/cgroup/mesos/"+containerID] = "/sys/fs/cgroup"
 	}
 	return out
 }
 
-func waitCgroupGone(containerID string, bound time.Duration) error {
+// mountPoints are the mount points process pid sees (nil if unknown).
+func mountPoints(pid int) map[string]bool {
+	if pid <= 0 {
+		return nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			out[f[4]] = true
+		}
+	}
+	return out
+}
+
+// waitCgroupGone waits until no /mesos/<container-id> cgroup is left in
+// the hierarchies the agent sees (agentMounts; nil: every hierarchy). What
+// is left in hierarchies hidden from the agent (and so from its executors:
+// the unified one, which hack/mesos-e2e.sh unmounts for this Mesos) is
+// returned as hidden: only runc, in the host's mount namespace, sees and
+// fills those.
+func waitCgroupGone(containerID string, bound time.Duration, agentMounts map[string]bool) (hidden []string, err error) {
 	deadline := time.Now().Add(bound)
 	for {
-		left := mesosCgroups(containerID)
-		if len(left) == 0 {
-			return nil
+		var visible []string
+		hidden = hidden[:0]
+		for dir, mnt := range mesosCgroups(containerID) {
+			if agentMounts != nil && !agentMounts[mnt] {
+				hidden = append(hidden, dir)
+			} else {
+				visible = append(visible, dir)
+			}
+		}
+		sort.Strings(hidden)
+		if len(visible) == 0 {
+			return hidden, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cgroups left after %v: %s", bound, strings.Join(left, " "))
+			sort.Strings(visible)
+			return hidden, fmt.Errorf("cgroups left after %v: %s", bound, strings.Join(visible, " "))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -254,15 +254,17 @@ func (r *runner) cgroupScenario(t *task) {
 	}
 	want := "/mesos/" + x.ContainerID + "/"
 	var bad []string
+	checked := 0
 	for _, pid := range pids {
 		paths, err := procCgroups(pid)
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // a short-lived process (the side service's sleep) already gone
+			continue // exited since (the sidecar's sleeps come and go)
 		}
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("pid %d: %v", pid, err))
 			continue
 		}
+		checked++
 		for _, ctl := range []string{"memory", "cpu"} {
 			if p := paths[ctl]; !strings.HasPrefix(p, want) {
 				bad = append(bad, fmt.Sprintf("pid %d %s cgroup %q", pid, ctl, p))
@@ -273,7 +275,11 @@ func (r *runner) cgroupScenario(t *task) {
 		r.report("cgroup", fail, "", fmt.Sprintf("not under %s: %s", want, strings.Join(bad, "; ")))
 		return
 	}
-	figures := fmt.Sprintf("%d procs in memory+cpu %s", len(pids), strings.TrimSuffix(want, "/"))
+	if checked < 3 {
+		r.report("cgroup", fail, "", fmt.Sprintf("pod %s: only %d live processes of %v", t.pod, checked, pids))
+		return
+	}
+	figures := fmt.Sprintf("%d procs in memory+cpu %s", checked, strings.TrimSuffix(want, "/"))
 	if lim, err := memoryLimit(x.ContainerID); err == nil {
 		figures += fmt.Sprintf(", limit %d MiB", lim>>20)
 	}
@@ -294,18 +300,31 @@ func (r *runner) killScenario(t *task) {
 	if err := r.waitClean(t.pod, 10*time.Second); err != nil {
 		leaks = append(leaks, err.Error())
 	}
+	var note string
 	if xerr == nil {
-		if err := waitCgroupGone(x.ContainerID, 20*time.Second); err != nil {
+		hidden, err := waitCgroupGone(x.ContainerID, 20*time.Second, mountPoints(r.o.agentPID))
+		if err != nil {
 			leaks = append(leaks, err.Error())
 		}
+		note = hiddenNote(hidden)
 	} else {
 		leaks = append(leaks, "executor container unknown: "+xerr.Error())
 	}
 	if len(leaks) > 0 {
-		r.report("kill", fail, figures, strings.Join(leaks, "; "))
+		r.report("kill", fail, figures, strings.Join(leaks, "; ")+note)
 		return
 	}
-	r.report("kill", pass, figures, "no containers, netns or /mesos cgroup left")
+	r.report("kill", pass, figures, "no containers, netns or /mesos cgroup left"+note)
+}
+
+// hiddenNote tells of cgroups left in hierarchies the agent and its
+// executors do not see (not a failure of compod's: it cannot remove what
+// it cannot see; hack/mesos-e2e.sh removes them).
+func hiddenNote(hidden []string) string {
+	if len(hidden) == 0 {
+		return ""
+	}
+	return "; note: left in a hierarchy hidden from the agent and its executors: " + strings.Join(hidden, " ")
 }
 
 func (r *runner) crashScenario() {
@@ -359,12 +378,21 @@ func (r *runner) crashScenario() {
 	if kerr == nil {
 		figures += ", KILL->KILLED " + secs(d)
 	}
+	// The next executor reclaims what the dead one left (docs/mesos.md, "An
+	// executor that dies"): once the relaunched task is gone, nothing of
+	// either pod may remain.
+	var cerr error
+	if kerr == nil {
+		cerr = r.waitClean(t.pod+" and "+t2.pod, 10*time.Second)
+	}
 	switch {
 	case gerr != nil:
 		r.report("crash", fail, figures, fmt.Sprintf("%s; GET :%d after relaunch: %v (body %q)%s", failed, t2.port, gerr, body, left))
 	case kerr != nil:
 		r.report("crash", fail, figures, fmt.Sprintf("%s; relaunched task: %s%s", failed, launchError(kerr), left))
+	case cerr != nil:
+		r.report("crash", fail, figures, fmt.Sprintf("%s; relaunched pod served port %d%s; after it was killed: %v", failed, t2.port, left, cerr))
 	default:
-		r.report("crash", pass, figures, failed+"; relaunched pod served port "+strconv.FormatUint(t2.port, 10)+left)
+		r.report("crash", pass, figures, fmt.Sprintf("%s; relaunched pod served port %d%s; nothing left after it was killed", failed, t2.port, left))
 	}
 }
