@@ -302,7 +302,9 @@ func (r *runner) killScenario(t *task) {
 	}
 	var note string
 	if xerr == nil {
-		hidden, err := waitCgroupGone(x.ContainerID, 20*time.Second, mountPoints(r.o.agentPID))
+		// Every hierarchy counts, also those hidden from the agent: compod
+		// removes what runc made there through its host helper.
+		hidden, err := waitCgroupGone(x.ContainerID, 20*time.Second, nil)
 		if err != nil {
 			leaks = append(leaks, err.Error())
 		}
