@@ -469,6 +469,15 @@ func (e *e2e) assertInExecutorCgroup(ex *agentsim.Executor, pod string) {
 
 func TestE2ELaunchKill(t *testing.T) { eachIsolation(t, e2eOpts{}, testLaunchKill) }
 
+// With network/cni the agent gives the executor a network namespace of its
+// own: the pod's port must still be published on the host (by the host
+// helper, in the host's network namespace), not in the executor's.
+func TestE2EOwnNetworkNamespace(t *testing.T) {
+	o := e2eOpts{ns: agentsim.Namespaces{Mount: true, Net: true}}
+	t.Run("launch-kill", func(t *testing.T) { testLaunchKill(t, newE2E(t, o)) })
+	t.Run("executor-killed", func(t *testing.T) { testExecutorKilled(t, newE2E(t, o)) })
+}
+
 func testLaunchKill(t *testing.T, e *e2e) {
 	ports := freePorts(t, 1)
 	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) + fmt.Sprintf(sideService, testenv.BusyboxRef)

@@ -24,7 +24,11 @@ import (
 )
 
 func TestE2EExecutorKilledPodReclaimed(t *testing.T) {
-	eachIsolation(t, e2eOpts{}, func(t *testing.T, e *e2e) {
+	eachIsolation(t, e2eOpts{}, testExecutorKilled)
+}
+
+func testExecutorKilled(t *testing.T, e *e2e) {
+	{
 		ports := freePorts(t, 1)
 		compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef) + fmt.Sprintf(sideService, testenv.BusyboxRef)
 		files := map[string]string{"docker-compose.yml": compose}
@@ -42,7 +46,7 @@ func TestE2EExecutorKilledPodReclaimed(t *testing.T) {
 		waitExit(t, ex, 20*time.Second)
 
 		assertNextTaskRuns(t, e, ports, files)
-	})
+	}
 }
 
 func TestE2EMemoryLimitPodReclaimed(t *testing.T) {

@@ -78,7 +78,7 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
 	if rec.Cgroup != "" {
-		if err := cgroups.Remove(rec.Cgroup); err != nil {
+		if err := e.removePodCgroup(ctx, rec.Cgroup); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -95,6 +95,17 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	e.releaseOwner(pod)
 	log.Info("pod removed")
 	return nil
+}
+
+// removePodCgroup removes the pod's cgroup in every hierarchy. When this
+// process sees no cgroup hierarchy at all (an executor in a network
+// namespace of its own, whose /sys the agent mounted anew), the host
+// helper removes it where runc made it.
+func (e *Engine) removePodCgroup(ctx context.Context, path string) error {
+	if e.hostHelper && !e.cgroupsVisible {
+		return e.RemoveCgroupTree(ctx, path)
+	}
+	return cgroups.Remove(path)
 }
 
 // removeContainersAndNetwork removes every container of the pod and its

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/compod/compod/cgroups"
 	"github.com/compod/compod/cni"
 )
 
@@ -48,6 +49,9 @@ type Engine struct {
 	// by the host helper (hosthelper.go); hostHelper is the decision.
 	hostHelperMode string
 	hostHelper     bool
+	// cgroupsVisible: this process sees cgroup hierarchies (it may not, in
+	// a mount namespace whose /sys was mounted anew).
+	cgroupsVisible bool
 
 	supMu sync.Mutex
 	sups  map[string]*supervisor // pods this process supervises
@@ -167,6 +171,9 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 		e.hostHelper = !shared
+	}
+	if hs, err := cgroups.Hierarchies(); err == nil && len(hs) > 0 {
+		e.cgroupsVisible = true
 	}
 	if e.hostHelper {
 		e.log.Info("compod does not share containerd's mount and network namespaces: pod networks are set up by the host helper")

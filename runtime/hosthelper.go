@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,7 +154,9 @@ func (e *Engine) RemoveCgroupTree(ctx context.Context, path string) error {
 		return err
 	}
 	ctx = e.withNS(ctx)
-	name := "cgroups-" + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(path, "/"))
+	// containerd ids are short (76 characters); cgroup paths are not.
+	sum := sha256.Sum256([]byte(path))
+	name := "cgroups-" + hex.EncodeToString(sum[:8])
 	call, cerr := e.writeHostHelperCall(filepath.Join(e.stateDir, "host-helper", name), name,
 		hostHelperRequest{Op: hostOpRemoveCgroups, Cgroup: path})
 	if cerr != nil {

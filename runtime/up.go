@@ -92,7 +92,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	if err := e.writeRecord(rec); err != nil {
 		return nil, err
 	}
-	rb.add("remove pod cgroup", func(context.Context) error { return cgroups.Remove(rec.Cgroup) })
+	rb.add("remove pod cgroup", func(ctx context.Context) error { return e.removePodCgroup(e.withNS(ctx), rec.Cgroup) })
 	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
 		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
 	}

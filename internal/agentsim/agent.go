@@ -95,8 +95,12 @@ type Agent struct {
 	log     *slog.Logger
 	agentID string
 	addr    string
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// listenAddr is what the agent listens on: addr, or all addresses when
+	// executors get network namespaces of their own (they reach the agent
+	// through their veth, at netnsEndpoint).
+	listenAddr string
+	ctx        context.Context
+	cancel     context.CancelFunc
 
 	mu        sync.Mutex
 	state     agentState
@@ -144,20 +148,26 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host := "127.0.0.1"
+	if cfg.Namespaces.Net {
+		host = "0.0.0.0"
+	}
+	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		return nil, err
 	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	actx, cancel := context.WithCancel(ctx)
 	a := &Agent{
-		cfg:       cfg,
-		log:       log.With("agent", cfg.AgentID),
-		agentID:   cfg.AgentID,
-		addr:      ln.Addr().String(),
-		ctx:       actx,
-		cancel:    cancel,
-		recovered: make(chan struct{}),
-		execs:     map[execKey]*Executor{},
+		cfg:        cfg,
+		log:        log.With("agent", cfg.AgentID),
+		agentID:    cfg.AgentID,
+		addr:       net.JoinHostPort("127.0.0.1", port),
+		listenAddr: ln.Addr().String(),
+		ctx:        actx,
+		cancel:     cancel,
+		recovered:  make(chan struct{}),
+		execs:      map[execKey]*Executor{},
 	}
 	close(a.recovered)
 	a.serve(ln)
@@ -314,7 +324,7 @@ func (a *Agent) Restart(ctx context.Context, down time.Duration) error {
 	var ln net.Listener
 	var err error
 	for i := 0; i < 100; i++ {
-		if ln, err = net.Listen("tcp", a.addr); err == nil {
+		if ln, err = net.Listen("tcp", a.listenAddr); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

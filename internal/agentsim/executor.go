@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,7 +80,8 @@ type Executor struct {
 	cg          *containerCgroup
 	cmd         *exec.Cmd
 	pid         int
-	placement   string // how the process was put in its cgroups
+	placement   string       // how the process was put in its cgroups
+	net         *executorNet // its own network namespace (Namespaces.Net)
 
 	// Guarded by a.mu.
 	state              execState
@@ -281,7 +283,7 @@ func (e *Executor) environment() []string {
 	set("MESOS_DIRECTORY", e.sandbox)
 	set("MESOS_SLAVE_ID", a.agentID)
 	set("MESOS_SLAVE_PID", "slave(1)@"+a.addr)
-	set("MESOS_AGENT_ENDPOINT", a.addr)
+	set("MESOS_AGENT_ENDPOINT", e.agentEndpoint())
 	set("MESOS_CHECKPOINT", map[bool]string{true: "1", false: "0"}[a.cfg.Checkpoint])
 	set("MESOS_HTTP_COMMAND_EXECUTOR", "0")
 	set("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", mesosDuration(e.grace))
@@ -310,6 +312,16 @@ func (e *Executor) environment() []string {
 	return out
 }
 
+// agentEndpoint is where the executor reaches the agent: its loopback
+// address, or the host end of the executor's own veth.
+func (e *Executor) agentEndpoint() string {
+	if e.net == nil {
+		return e.a.addr
+	}
+	_, port, _ := net.SplitHostPort(e.a.addr)
+	return net.JoinHostPort(e.net.hostIP, port)
+}
+
 // start runs the executor's command in its sandbox and cgroups.
 func (e *Executor) start() error {
 	c := e.info.Command
@@ -333,7 +345,16 @@ func (e *Executor) start() error {
 			cmd.Args = []string{c.GetValue()}
 		}
 	}
-	if err := e.a.cfg.Namespaces.wrap(cmd); err != nil {
+	netns := ""
+	if e.a.cfg.Namespaces.Net {
+		en, err := newExecutorNet(e.containerID)
+		if err != nil {
+			return err
+		}
+		e.net, netns = en, en.name
+	}
+	if err := e.a.cfg.Namespaces.wrap(cmd, netns); err != nil {
+		e.net.remove()
 		return err
 	}
 	cmd.Dir = e.sandbox
@@ -354,6 +375,7 @@ func (e *Executor) start() error {
 
 	how, err := startInCgroup(cmd, e.cg)
 	if err != nil {
+		e.net.remove()
 		return fmt.Errorf("agentsim: start executor: %w", err)
 	}
 	e.placement = how
@@ -458,6 +480,7 @@ func (e *Executor) reap() {
 		_ = syscall.Kill(-e.pid, syscall.SIGKILL)
 	}
 	e.cleanupCgroup()
+	e.net.remove()
 
 	a := e.a
 	a.mu.Lock()
