@@ -30,7 +30,9 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}
-	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(ctx, rec, req) })
+	// The rollback's context is its own: the host helper's throwaway
+	// container needs the namespace named again.
+	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(e.withNS(ctx), rec, req) })
 
 	// The network first, then the pause container joins it; or, through
 	// the host helper, while the shim creates the pause container.
