@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -25,27 +26,34 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// Config says where the CNI configuration, plugins and state live.
+// Config says where the CNI configuration, plugins and state live. A pod
+// record keeps the Config its network was attached with (Network.Config),
+// so that its DEL runs against that network whatever compod is configured
+// with by the time the pod is removed.
 type Config struct {
 	// ConfDir is the operator's CNI conf dir; the first .conflist, .conf
 	// or .json file in it by name is the pod network. "" means compod's
 	// default network (see DefaultNetworkName).
-	ConfDir string
+	ConfDir string `json:"confDir,omitempty"`
+	// ConfFile, with a ConfDir, is the network's config file: the file
+	// is loaded as it is, rather than the first file of ConfDir (which
+	// may have changed since the pod was attached).
+	ConfFile string `json:"confFile,omitempty"`
 	// BinDirs are searched for plugin binaries, in order. Default
 	// ["/opt/cni/bin", "/usr/lib/cni"].
-	BinDirs []string
+	BinDirs []string `json:"binDirs,omitempty"`
 	// StateDir is compod's state dir (required). The default network's
 	// conflist is written to <StateDir>/cni/net.d and libcni's result
 	// cache (which DEL needs) to <StateDir>/cni/cache.
-	StateDir string
+	StateDir string `json:"stateDir"`
 	// IPAMDir holds the default network's host-local IP reservations.
 	// Default DefaultIPAMDir. It is host-wide, not per state dir: every
 	// compod on a host shares the compod0 bridge and its subnet, so two
 	// state dirs (a developer's and an executor's, or two executors) must
 	// not hand out the same address.
-	IPAMDir string
+	IPAMDir string `json:"ipamDir,omitempty"`
 	// IfName is the pod's interface name. Default "eth0".
-	IfName string
+	IfName string `json:"ifName,omitempty"`
 }
 
 // PortMapping publishes ContainerPort of the pod on HostPort of the host.
@@ -79,6 +87,10 @@ type Network struct {
 	ifName   string
 	binDirs  []string
 	cacheDir string
+	config   Config // effective: defaults filled in
+
+	mu        sync.Mutex
+	validated bool // Validate succeeded once
 }
 
 // loopbackConf brings up lo in the pod (services of a pod talk to each
@@ -88,10 +100,13 @@ const loopbackConf = `{"cniVersion": "1.0.0", "name": "cni-loopback", "plugins":
 
 var confExts = []string{".conflist", ".conf", ".json"}
 
-// New loads the network: the first config file in cfg.ConfDir, or compod's
-// default network written (when missing or different) under cfg.StateDir.
-// It checks that every plugin the network needs is in cfg.BinDirs and
-// supports the config's cniVersion.
+// New loads the network: cfg.ConfFile, else the first config file in
+// cfg.ConfDir, else compod's default network written (when missing or
+// different) under cfg.StateDir. It does not look for the plugins: a
+// loaded network also removes pods, and an engine that only lists pods,
+// reads their logs or removes them must come up without them. Setup looks
+// for them and checks their versions (Validate); Remove looks for them
+// and says which one is missing.
 func New(cfg Config) (*Network, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("cni: Config.StateDir is required")
@@ -118,8 +133,13 @@ func New(cfg Config) (*Network, error) {
 		PluginDecoder: version.PluginDecoder{},
 	})
 
-	if cfg.ConfDir == "" {
-		n.file, err = writeDefaultConf(stateDir, cfg.IPAMDir)
+	ipamDir := cfg.IPAMDir
+	if ipamDir == "" {
+		ipamDir = DefaultIPAMDir
+	}
+	switch {
+	case cfg.ConfDir == "":
+		n.file, err = writeDefaultConf(stateDir, ipamDir)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +147,13 @@ func New(cfg Config) (*Network, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loading compod's default CNI network %s: %w", n.file, err)
 		}
-	} else {
+	case cfg.ConfFile != "":
+		n.file = cfg.ConfFile
+		n.list, err = loadConfFile(cfg.ConfFile, fmt.Sprintf("restore it (the pod's network was attached with it, from CNI conf dir %s)", cfg.ConfDir))
+		if err != nil {
+			return nil, err
+		}
+	default:
 		n.file, n.list, err = loadConfDir(cfg.ConfDir)
 		if err != nil {
 			return nil, err
@@ -136,10 +162,19 @@ func New(cfg Config) (*Network, error) {
 	if n.lo, err = libcni.ConfListFromBytes([]byte(loopbackConf)); err != nil {
 		return nil, err
 	}
-	if err := n.validate(); err != nil {
-		return nil, err
+	n.config = Config{ConfDir: cfg.ConfDir, BinDirs: binDirs, StateDir: stateDir, IPAMDir: ipamDir, IfName: ifName}
+	if cfg.ConfDir != "" {
+		n.config.ConfFile = n.file
 	}
 	return n, nil
+}
+
+// Config is what the network was loaded from, defaults filled in and the
+// config file named: New(n.Config()) loads the same network again.
+func (n *Network) Config() Config {
+	c := n.config
+	c.BinDirs = append([]string(nil), c.BinDirs...)
+	return c
 }
 
 // loadConfDir picks the network like go-cni's WithDefaultConf and kubelet:
@@ -163,53 +198,93 @@ func loadConfDir(dir string) (string, *libcni.NetworkConfigList, error) {
 	}
 	sort.Strings(files)
 	file := files[0]
-	fix := fmt.Sprintf("fix or remove it (CNI conf dir %s: the first file by name is the pod network)", dir)
-	var list *libcni.NetworkConfigList
-	if strings.HasSuffix(file, ".conflist") {
-		list, err = libcni.ConfListFromFile(file)
-		if err != nil {
-			return "", nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
-		}
-	} else {
-		conf, err := libcni.ConfFromFile(file)
-		if err != nil {
-			return "", nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
-		}
-		if conf.Network.Type == "" {
-			return "", nil, fmt.Errorf("loading CNI config %s: no plugin \"type\" (a conflist needs the .conflist extension): %s", file, fix)
-		}
-		if list, err = libcni.ConfListFromConf(conf); err != nil {
-			return "", nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
-		}
-	}
-	if len(list.Plugins) == 0 {
-		return "", nil, fmt.Errorf("CNI config %s has no plugins: %s", file, fix)
+	list, err := loadConfFile(file, fmt.Sprintf("fix or remove it (CNI conf dir %s: the first file by name is the pod network)", dir))
+	if err != nil {
+		return "", nil, err
 	}
 	return file, list, nil
 }
 
-// validate checks that the plugins exist and speak the config's version.
-func (n *Network) validate() error {
-	ctx := context.Background()
+// loadConfFile loads a .conflist, or a .conf or .json with one plugin;
+// fix says what to do when it cannot.
+func loadConfFile(file, fix string) (*libcni.NetworkConfigList, error) {
+	var (
+		list *libcni.NetworkConfigList
+		err  error
+	)
+	if strings.HasSuffix(file, ".conflist") {
+		list, err = libcni.ConfListFromFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
+		}
+	} else {
+		conf, err := libcni.ConfFromFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
+		}
+		if conf.Network.Type == "" {
+			return nil, fmt.Errorf("loading CNI config %s: no plugin \"type\" (a conflist needs the .conflist extension): %s", file, fix)
+		}
+		if list, err = libcni.ConfListFromConf(conf); err != nil {
+			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
+		}
+	}
+	if len(list.Plugins) == 0 {
+		return nil, fmt.Errorf("CNI config %s has no plugins: %s", file, fix)
+	}
+	return list, nil
+}
+
+// ErrPluginNotFound is in the error of Validate, Setup and Remove when a
+// plugin the network needs is in none of the bin dirs.
+var ErrPluginNotFound = errors.New("not found")
+
+// findPlugins checks that every plugin (and IPAM plugin) of the network
+// and of the loopback network is in the bin dirs; what names the
+// operation, for the error.
+func (n *Network) findPlugins(what string) error {
 	for _, l := range []*libcni.NetworkConfigList{n.list, n.lo} {
 		src := n.file
 		if l == n.lo {
 			src = "compod's loopback network"
 		}
 		for _, p := range l.Plugins {
-			if _, err := invoke.FindInPath(p.Network.Type, n.binDirs); err != nil {
-				return fmt.Errorf("CNI plugin %q (network %q, %s) not found in %s: install containernetworking-plugins or set the CNI bin dirs", p.Network.Type, l.Name, src, strings.Join(n.binDirs, ":"))
-			}
-			if t := p.Network.IPAM.Type; t != "" {
+			for _, t := range []string{p.Network.Type, p.Network.IPAM.Type} {
+				if t == "" {
+					continue
+				}
 				if _, err := invoke.FindInPath(t, n.binDirs); err != nil {
-					return fmt.Errorf("CNI IPAM plugin %q (network %q, %s) not found in %s: install containernetworking-plugins or set the CNI bin dirs", t, l.Name, src, strings.Join(n.binDirs, ":"))
+					return fmt.Errorf("CNI plugin %q %w in the CNI bin dirs %s; it is needed %s network %q (%s): install containernetworking-plugins or set the CNI bin dirs",
+						t, ErrPluginNotFound, strings.Join(n.binDirs, ":"), what, l.Name, src)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// Validate checks that the network's plugins are there and speak the
+// config's cniVersion. Setup calls it (once per Network); up calls it
+// early, to fail before pulling images.
+func (n *Network) Validate(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.validated {
+		return nil
+	}
+	if err := n.findPlugins("to attach a pod to"); err != nil {
+		return err
+	}
+	for _, l := range []*libcni.NetworkConfigList{n.list, n.lo} {
+		src := n.file
+		if l == n.lo {
+			src = "compod's loopback network"
 		}
 		if _, err := n.cni.ValidateNetworkList(ctx, l); err != nil {
 			return fmt.Errorf("CNI network %q (%s): %w", l.Name, src, err)
 		}
 	}
+	n.validated = true
 	return nil
 }
 
@@ -267,6 +342,9 @@ func (n *Network) Setup(ctx context.Context, podID, netnsPath string, ports []Po
 	if podID == "" || netnsPath == "" {
 		return nil, errors.New("cni: Setup needs a pod id and a netns path")
 	}
+	if err := n.Validate(ctx); err != nil {
+		return nil, err
+	}
 	undo := func(err error) error {
 		if derr := n.Remove(context.WithoutCancel(ctx), podID, netnsPath, ports); derr != nil {
 			return fmt.Errorf("%w (and undoing it: %v)", err, derr)
@@ -321,9 +399,16 @@ func pickIP(r *types100.Result, ifName string) *types100.IPConfig {
 // empty netns, which frees the IPAM reservation and the port mapping and
 // firewall rules, and compod removes the bridge's masquerade chain itself
 // (plugins 1.1.1 skip it without a netns). The veth goes with the netns.
+//
+// A plugin missing from the bin dirs fails Remove before anything is
+// undone (the error wraps ErrPluginNotFound): the attachment stays whole,
+// for a Remove once the plugin is back.
 func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []PortMapping) error {
 	if podID == "" {
 		return errors.New("cni: Remove needs a pod id")
+	}
+	if err := n.findPlugins("to remove pod " + podID + " from"); err != nil {
+		return err
 	}
 	var errs []error
 	if netnsPath != "" && !isNetNS(netnsPath) {

@@ -140,7 +140,7 @@ func get(t *testing.T, addr string) string {
 func TestSetupPublishesPortsAndRemoveCleansUp(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	stateDir, pinDir := newStateDir(t), t.TempDir()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
 
 	n := newNetwork(t, stateDir)
@@ -208,7 +208,7 @@ func TestSetupPublishesPortsAndRemoveCleansUp(t *testing.T) {
 func TestRemoveAfterNetNSReleased(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	stateDir, pinDir := newStateDir(t), t.TempDir()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
 	n := newNetwork(t, stateDir)
 	path := pin(t, pinDir, "gone")
@@ -250,7 +250,7 @@ func TestRemoveNeverSetUp(t *testing.T) {
 func TestTwoPodsGetDifferentIPsAndReachEachOther(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	stateDir, pinDir := newStateDir(t), t.TempDir()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
 	n := newNetwork(t, stateDir)
 
@@ -301,7 +301,7 @@ func TestTwoPodsGetDifferentIPsAndReachEachOther(t *testing.T) {
 
 func TestSetupFailureUndoes(t *testing.T) {
 	requireRoot(t)
-	stateDir, pinDir := newStateDir(t), t.TempDir()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
 	n := newNetwork(t, stateDir)
 	// A path that is not a netns: the bridge plugin fails after IPAM.
@@ -363,7 +363,7 @@ func TestPinNetNSShowsInIPNetns(t *testing.T) {
 	// would keep it, and a veth in it, alive after release). The goroutine
 	// that makes the netns sometimes runs on the main thread, which Go
 	// never ends, so try a few times.
-	dir := t.TempDir()
+	dir := newNetNSDir(t)
 	pinned := map[string]bool{}
 	for i := 0; i < 20; i++ {
 		p, err := cni.PinNetNS(dir, fmt.Sprint("t", i))
@@ -399,7 +399,7 @@ func TestPinNetNSShowsInIPNetns(t *testing.T) {
 func TestRemoveUnplugsVethOfHeldNetNS(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
-	stateDir, pinDir := newStateDir(t), t.TempDir()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
 	n := newNetwork(t, stateDir)
 	path := pin(t, pinDir, "held")

@@ -2,6 +2,8 @@ package cni_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,26 +89,72 @@ func TestOperatorConfDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "00-c.conflist"), []byte(`{"cniVersion":"1.0.0","name":"third","plugins":[{"type":"no-such-plugin"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cni.New(cni.Config{ConfDir: dir, StateDir: t.TempDir(), BinDirs: testBinDirs})
-	if err == nil || !strings.Contains(err.Error(), `"no-such-plugin"`) || !strings.Contains(err.Error(), "/usr/lib/cni") {
+	third, err := cni.New(cni.Config{ConfDir: dir, StateDir: t.TempDir(), BinDirs: testBinDirs})
+	if err != nil {
+		t.Fatalf("New (plugins are only looked for by Validate): %v", err)
+	}
+	if third.Name() != "third" {
+		t.Errorf("Name() = %q, want the new first file's network %q", third.Name(), "third")
+	}
+	// The config a pod record keeps names the file: it still loads the
+	// network the pod was attached to, whatever sorts first now.
+	cfg := n.Config()
+	if cfg.ConfFile != filepath.Join(dir, "10-a.conf") || cfg.ConfDir != dir || len(cfg.BinDirs) != len(testBinDirs) {
+		t.Errorf("Config() = %+v, want conf file 10-a.conf of %s and the bin dirs", cfg, dir)
+	}
+	if again, err := cni.New(cfg); err != nil {
+		t.Errorf("New(Config()): %v", err)
+	} else if again.Name() != "first" {
+		t.Errorf("New(Config()) after a file sorting first was added loads network %q, want %q", again.Name(), "first")
+	}
+	os.Remove(cfg.ConfFile)
+	if _, err := cni.New(cfg); err == nil || !strings.Contains(err.Error(), cfg.ConfFile) || !strings.Contains(err.Error(), "restore it") {
+		t.Errorf("New(Config()) with its file gone: %v", err)
+	}
+	err = third.Validate(context.Background())
+	if !errors.Is(err, cni.ErrPluginNotFound) || !strings.Contains(err.Error(), `"no-such-plugin"`) || !strings.Contains(err.Error(), "/usr/lib/cni") {
 		t.Errorf("missing plugin: %v", err)
 	}
 	// A version the plugins do not speak.
 	if err := os.WriteFile(filepath.Join(dir, "00-c.conflist"), []byte(`{"cniVersion":"0.3.1","name":"third","plugins":[{"type":"firewall"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cni.New(cni.Config{ConfDir: dir, StateDir: t.TempDir(), BinDirs: testBinDirs})
-	if err == nil || !strings.Contains(err.Error(), `0.3.1`) {
+	third, err = cni.New(cni.Config{ConfDir: dir, StateDir: t.TempDir(), BinDirs: testBinDirs})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := third.Validate(context.Background()); err == nil || !strings.Contains(err.Error(), `0.3.1`) {
 		t.Errorf("unsupported version: %v", err)
 	}
 }
 
+// Without plugins a network still loads (ps, logs and down need no
+// plugin); attaching a pod, or removing one, says which plugin is missing
+// and where it was looked for, and Remove undoes nothing.
 func TestNoPluginsInBinDirs(t *testing.T) {
 	bin := t.TempDir()
-	_, err := cni.New(cni.Config{StateDir: t.TempDir(), BinDirs: []string{bin}})
-	if err == nil || !strings.Contains(err.Error(), bin) || !strings.Contains(err.Error(), `"bridge"`) {
-		t.Errorf("no plugins: %v", err)
+	ctx := context.Background()
+	n, err := cni.New(cni.Config{StateDir: t.TempDir(), BinDirs: []string{bin}})
+	if err != nil {
+		t.Fatalf("New without plugins: %v", err)
 	}
+	want := func(what string, err error, parts ...string) {
+		t.Helper()
+		if !errors.Is(err, cni.ErrPluginNotFound) {
+			t.Errorf("%s: %v, want a missing plugin", what, err)
+			return
+		}
+		for _, p := range append(parts, bin, `"bridge"`, "install containernetworking-plugins") {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("%s: %q does not mention %q", what, err, p)
+			}
+		}
+	}
+	want("Validate", n.Validate(ctx), "to attach a pod")
+	path := filepath.Join(t.TempDir(), "netns")
+	_, err = n.Setup(ctx, "nopods", path, nil)
+	want("Setup", err, "to attach a pod")
+	want("Remove", n.Remove(ctx, "nopods", path, nil), "to remove pod nopods")
 }
 
 func TestDefaultConfWrittenUnderStateDir(t *testing.T) {

@@ -84,7 +84,7 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	}
 	if len(errs) > 0 {
 		// Keep the record so `down` can be run again.
-		return fmt.Errorf("removing pod %q: %w", pod, errors.Join(errs...))
+		return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, errors.Join(errs...))
 	}
 	// The supervisor writes the pod's monitor file on every event, and
 	// the removals above cause events: it ends before the state goes.

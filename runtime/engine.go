@@ -33,12 +33,13 @@ const (
 
 // Engine runs pods on one containerd namespace.
 type Engine struct {
-	client       *client.Client
-	namespace    string
-	stateDir     string
-	netnsDir     string
+	client    *client.Client
+	namespace string
+	stateDir  string
+	netnsDir  string
+	// cniConfig is the network new pods are attached to; a pod's own
+	// record says which one it was attached to (PodRecord.CNI).
 	cniConfig    cni.Config
-	network      *cni.Network
 	sandboxImage string
 	loggerBinary string
 	cgroupParent string
@@ -109,7 +110,9 @@ func WithHostHelper(mode string) Option { return func(e *Engine) { e.hostHelperM
 // WithLogger sets the structured logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
-// New connects to containerd at address and prepares the pod network.
+// New connects to containerd at address. The CNI network is loaded, and
+// its plugins looked for, when a pod is started (Up), not here: `ps`,
+// `logs` and `down` work without the plugins.
 func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		namespace:    DefaultNamespace,
@@ -178,13 +181,7 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	if e.hostHelper {
 		e.log.Info("compod does not share containerd's mount and network namespaces: pod networks are set up by the host helper")
 	}
-	net, err := cni.New(e.cniConfig)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("loading CNI network: %w", err)
-	}
 	e.client = c
-	e.network = net
 	return e, nil
 }
 

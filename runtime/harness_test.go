@@ -50,8 +50,9 @@ func newHarness(t testing.TB, extra ...runtime.Option) *harness {
 }
 
 // newEngine makes another engine on the harness's state dir, as a second
-// compod process would; it is closed at cleanup.
-func (h *harness) newEngine() *runtime.Engine {
+// compod process would (with more options, one configured differently);
+// it is closed at cleanup.
+func (h *harness) newEngine(more ...runtime.Option) *runtime.Engine {
 	h.t.Helper()
 	t := h.t
 	opts := append([]runtime.Option{
@@ -62,6 +63,7 @@ func (h *harness) newEngine() *runtime.Engine {
 		runtime.WithCNI(cni.Config{BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}, h.extra...)
+	opts = append(opts, more...)
 	eng, err := runtime.New(h.ctx, testenv.Address(), opts...)
 	if err != nil {
 		t.Fatalf("engine: %v", err)

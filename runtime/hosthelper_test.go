@@ -60,6 +60,23 @@ services:
 	h.assertNoLeak()
 }
 
+// A launch that fails after the host helper attached the pod's network
+// rolls the network back too, through the helper: the rollback runs with a
+// context of its own, which must still name the containerd namespace.
+func TestHostHelperFailedLaunchRollsBack(t *testing.T) {
+	h := newHarness(t, runtime.WithHostHelper(runtime.HostHelperAlways))
+	plan := h.compose("helperbadcmd", fmt.Sprintf(`
+services:
+  broken:
+    image: %s
+    entrypoint: ["/no/such/binary"]
+    ports: ["127.0.0.1:%d:8080"]
+`, testenv.BusyboxRef, freeLoopbackPort(t)), nil)
+	_, err := h.eng.Up(h.ctx, plan, runtime.UpOptions{})
+	wantErr(t, err, `service "broken"`)
+	h.assertNoLeak()
+}
+
 // A pod launched with an owner is held by the owning engine's lock: another
 // engine can neither remove it nor reclaim it while the owner lives; once
 // the owner is gone (its engine closed here, its process dead in real

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/compod/compod/cni"
 )
@@ -64,6 +65,18 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 		CNIID:     e.cniID(rec.Plan.Name),
 		CNI:       e.cniConfig,
 	}
+	if rec.CNI != nil {
+		// The network the pod was attached to. Its plugins are looked
+		// for where they were then, and where this compod looks: an
+		// operator who moved them has told compod the new place.
+		req.CNI = *rec.CNI
+		req.CNI.BinDirs = append([]string(nil), rec.CNI.BinDirs...)
+		for _, d := range orDefault(e.cniConfig.BinDirs, cni.DefaultBinDirs) {
+			if !slices.Contains(req.CNI.BinDirs, d) {
+				req.CNI.BinDirs = append(req.CNI.BinDirs, d)
+			}
+		}
+	}
 	if rec.NetNSPath != "" {
 		req.NetNSDir, req.NetNSName = filepath.Dir(rec.NetNSPath), filepath.Base(rec.NetNSPath)
 	}
@@ -74,13 +87,41 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 	return req
 }
 
+func orDefault(dirs, def []string) []string {
+	if len(dirs) == 0 {
+		return def
+	}
+	return dirs
+}
+
+// loadNetwork loads the CNI network new pods are attached to and, when
+// this process attaches them, checks its plugins, so that a missing
+// plugin fails `up` before anything is pulled or made. (The host helper
+// checks them where it runs, in the host's mount namespace.)
+func (e *Engine) loadNetwork(ctx context.Context) (*cni.Network, error) {
+	net, err := cni.New(e.cniConfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading CNI network: %w", err)
+	}
+	if !e.hostHelper {
+		if err := net.Validate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return net, nil
+}
+
 // detachNetwork undoes what attaching did, in this process or through the
 // host helper; it is idempotent and also works on a half-made attachment.
 func (e *Engine) detachNetwork(ctx context.Context, rec *PodRecord, req *netRequest) error {
 	if e.hostHelper {
 		return e.runHostDetach(ctx, rec, req)
 	}
-	return detachNetwork(ctx, e.network, req)
+	net, err := cni.New(req.CNI)
+	if err != nil {
+		return fmt.Errorf("CNI teardown: loading the network pod %q was attached to: %w", req.Pod, err)
+	}
+	return detachNetwork(ctx, net, req)
 }
 
 func attachNetwork(ctx context.Context, net *cni.Network, req *netRequest) (*netResult, error) {
@@ -108,6 +149,11 @@ func detachNetwork(ctx context.Context, net *cni.Network, req *netRequest) error
 	path := req.netnsPath()
 	var errs []error
 	if err := net.Remove(ctx, req.CNIID, path, req.mappings()); err != nil {
+		if errors.Is(err, cni.ErrPluginNotFound) {
+			// Nothing was torn down: the netns stays pinned too, so
+			// that the next try runs a whole DEL.
+			return fmt.Errorf("CNI teardown: %w", err)
+		}
 		errs = append(errs, fmt.Errorf("CNI teardown: %w", err))
 	}
 	if err := cni.ReleaseNetNS(path); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/compod/compod/cni"
 	"github.com/compod/compod/translate"
 )
 
@@ -20,9 +21,14 @@ type PodRecord struct {
 	Namespace string            `json:"namespace"`
 	NetNSPath string            `json:"netnsPath,omitempty"`
 	Network   string            `json:"network,omitempty"`
-	IP        string            `json:"ip,omitempty"`
-	Cgroup    string            `json:"cgroup"`
-	Created   time.Time         `json:"created"`
+	// CNI is the network the pod is attached to (conf file, bin dirs,
+	// IPAM dir): its DEL runs against it, whatever conf dir the compod
+	// that removes the pod is configured with. Records from before it
+	// was kept have none; the engine's configuration is used for them.
+	CNI     *cni.Config `json:"cni,omitempty"`
+	IP      string      `json:"ip,omitempty"`
+	Cgroup  string      `json:"cgroup"`
+	Created time.Time   `json:"created"`
 	// Ports are the published ports with host ports assigned.
 	Ports []translate.PortMapping `json:"ports,omitempty"`
 	// Owner says who launched the pod and holds its owner lock for as long

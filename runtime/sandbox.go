@@ -6,6 +6,8 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+
+	"github.com/compod/compod/cni"
 )
 
 // netnsName is the pinned netns of a pod, as `ip netns` shows it.
@@ -16,10 +18,10 @@ func netnsName(pod string) string { return "compod-" + pod }
 // pods of the same name.
 func (e *Engine) cniID(pod string) string { return e.namespace + "-" + pod }
 
-// createSandbox pins the pod's netns, attaches it with CNI and starts the
-// pause container in it. It returns the pause task's pid. Each step adds its
-// undo to rb.
-func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg client.Image, rb *rollback) (uint32, error) {
+// createSandbox pins the pod's netns, attaches it to net with CNI (the
+// network rec.CNI names) and starts the pause container in it. It returns
+// the pause task's pid. Each step adds its undo to rb.
+func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Network, pauseImg client.Image, rb *rollback) (uint32, error) {
 	pod := rec.Plan.Name
 	req := e.netRequest(rec)
 	// Record the netns before it exists: if compod dies while the network
@@ -28,7 +30,9 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}
-	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(ctx, rec, req) })
+	// The rollback's context is its own: the host helper's throwaway
+	// container needs the namespace named again.
+	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(e.withNS(ctx), rec, req) })
 
 	// The network first, then the pause container joins it; or, through
 	// the host helper, while the shim creates the pause container.
@@ -44,7 +48,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		}
 		io = e.hostHelperIO(call)
 	} else {
-		if att, err = attachNetwork(ctx, e.network, req); err != nil {
+		if att, err = attachNetwork(ctx, net, req); err != nil {
 			return 0, err
 		}
 		io = e.taskIO(pod, "pause", false)

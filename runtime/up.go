@@ -75,8 +75,15 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		}
 	}()
 
+	// The network first: a missing plugin or a bad conf dir fails the
+	// launch before anything is pulled or made.
+	net, err := e.loadNetwork(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
+	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
-		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner}
+		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner, CNI: &netCfg}
 	dir := e.podDir(plan.Name)
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
@@ -123,7 +130,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log.Debug("images ready", "elapsed", time.Since(start))
 
-	pausePID, err := e.createSandbox(ctx, rec, pause.img, rb)
+	pausePID, err := e.createSandbox(ctx, rec, net, pause.img, rb)
 	if err != nil {
 		return nil, err
 	}

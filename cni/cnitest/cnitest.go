@@ -23,15 +23,19 @@ import (
 
 // State is the host's CNI-related state at one moment.
 type State struct {
-	NetNS    []string // pins in /run/netns and the extra pin dirs (full paths)
-	Veths    []string // host interfaces named veth*
-	IPAM     []string // host-local reservations under cni.DefaultIPAMDir (relative)
-	Cache    []string // libcni result cache entries under <stateDir>/cni/cache
-	Chains   []string // iptables "table/chain" for chains named CNI-*
-	Rules    []string // iptables "table: -A ..." rules in or jumping to CNI-* chains
-	stateDir string
-	pinDirs  []string
-	taken    bool // made by Snapshot
+	NetNS []string // pins in /run/netns and the extra pin dirs (full paths)
+	// PinMounts are the nsfs mounts on files of those dirs, one entry per
+	// mount: a pin mounted twice, or a copy hidden beneath another mount
+	// of its dir, shows up here even when its file is gone.
+	PinMounts []string
+	Veths     []string // host interfaces named veth*
+	IPAM      []string // host-local reservations under cni.DefaultIPAMDir (relative)
+	Cache     []string // libcni result cache entries under <stateDir>/cni/cache
+	Chains    []string // iptables "table/chain" for chains named CNI-*
+	Rules     []string // iptables "table: -A ..." rules in or jumping to CNI-* chains
+	stateDir  string
+	pinDirs   []string
+	taken     bool // made by Snapshot
 }
 
 // Snapshot records netns pins (in /run/netns and pinDirs), veths, the
@@ -65,6 +69,11 @@ func snapshot(stateDir string, pinDirs []string) (State, error) {
 			s.NetNS = append(s.NetNS, filepath.Join(d, e.Name()))
 		}
 	}
+	pins, err := pinMounts(seen)
+	if err != nil {
+		return s, err
+	}
+	s.PinMounts = pins
 	links, err := os.ReadDir("/sys/class/net")
 	if err != nil {
 		return s, err
@@ -92,10 +101,31 @@ func snapshot(stateDir string, pinDirs []string) (State, error) {
 		s.Chains = append(s.Chains, chains...)
 		s.Rules = append(s.Rules, rules...)
 	}
-	for _, l := range [][]string{s.NetNS, s.Veths, s.IPAM, s.Cache, s.Chains, s.Rules} {
+	for _, l := range [][]string{s.NetNS, s.PinMounts, s.Veths, s.IPAM, s.Cache, s.Chains, s.Rules} {
 		sort.Strings(l)
 	}
 	return s, nil
+}
+
+// pinMounts lists the mount points of nsfs mounts on files of dirs.
+func pinMounts(dirs map[string]bool) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// id parent dev root mountpoint options [optional...] - fstype ...
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 5 || sep < 0 || sep+1 >= len(f) || f[sep+1] != "nsfs" {
+			continue
+		}
+		if dirs[filepath.Dir(f[4])] {
+			out = append(out, f[4])
+		}
+	}
+	return out, nil
 }
 
 func files(root string, keep func(name string) bool) ([]string, error) {
@@ -176,6 +206,7 @@ func (s State) Leaks(after State) []string {
 		}
 	}
 	add("netns pins", added(s.NetNS, after.NetNS, nil))
+	add("netns pin mounts (in /proc/self/mountinfo)", added(s.PinMounts, after.PinMounts, nil))
 	add("veths", added(s.Veths, after.Veths, nil))
 	add("host-local IPAM reservations (under "+cni.DefaultIPAMDir+")", added(s.IPAM, after.IPAM, nil))
 	add("libcni cache entries (under "+filepath.Join(after.stateDir, "cni", "cache")+")", added(s.Cache, after.Cache, nil))
