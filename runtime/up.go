@@ -48,6 +48,11 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	if err := translate.ValidatePodName(plan.Name); err != nil {
 		return nil, err
 	}
+	for _, s := range plan.Services {
+		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
+			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
+		}
+	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
 	if opts.Owner != nil {
@@ -58,11 +63,6 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	if err := e.clearStale(ctx, plan.Name); err != nil {
 		e.releaseOwner(plan.Name)
 		return nil, err
-	}
-	for _, s := range plan.Services {
-		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
-			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
-		}
 	}
 
 	rb := &rollback{log: log}
