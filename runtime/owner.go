@@ -111,5 +111,35 @@ func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string
 		}
 		removed = append(removed, pod)
 	}
+	if err := e.removeStaleHelpers(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return removed, errors.Join(errs...)
+}
+
+// staleHelperAge is how old a host helper container that belongs to no pod
+// must be to count as left behind: a live one lives for a fraction of a
+// second.
+const staleHelperAge = time.Minute
+
+// removeStaleHelpers removes host helper containers that belong to no pod
+// (cgroup removals, see RemoveCgroupTree) and were left by a compod that
+// was killed while one ran (an executor destroyed by its agent at exit).
+func (e *Engine) removeStaleHelpers(ctx context.Context) error {
+	ctx = e.withNS(ctx)
+	ctrs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelRole, roleHostHelper))
+	if err != nil {
+		return fmt.Errorf("listing host helpers: %w", err)
+	}
+	var errs []error
+	for _, c := range ctrs {
+		info, err := c.Info(ctx)
+		if err != nil || info.Labels[LabelPod] != "" || time.Since(info.CreatedAt) < staleHelperAge {
+			continue
+		}
+		if err := deleteContainer(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
