@@ -20,8 +20,7 @@ import (
 // (the CLI on a host, an executor under cgroups-only isolation) it does
 // this work itself; when it does not (an executor under the agent's
 // filesystem/linux, namespaces/pid or network/cni isolators) the host
-// helper does it
-// for it: see hosthelper.go.
+// helper does it for it: see hosthelper.go.
 
 // netRequest is everything the host side of a pod's network needs; it is
 // what the host helper is handed.
