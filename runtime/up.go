@@ -39,29 +39,38 @@ type UpOptions struct {
 // and the error says which step, service and field failed.
 func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (*PodRecord, error) {
 	ctx = e.withNS(ctx)
+	if err := translate.ValidatePodName(plan.Name); err != nil {
+		return nil, err
+	}
+	for _, s := range plan.Services {
+		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
+			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
+		}
+	}
+	// The whole launch holds the pod's mutation lock (podlock.go): a
+	// second `up` of the pod fails here, at once, before it could remove
+	// or reuse anything of this launch's; `down` waits for it.
+	lock, err := e.tryLockPod(plan.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.unlock()
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout,
 			fmt.Errorf("pod %q did not start within the launch timeout of %v", plan.Name, opts.Timeout))
 		defer cancel()
 	}
-	if err := translate.ValidatePodName(plan.Name); err != nil {
-		return nil, err
-	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
+	if err := e.clearStale(ctx, plan.Name); err != nil {
+		return nil, err
+	}
+	// The owner lock is taken once a stopped pod of the same name is gone:
+	// removing it removes its pod directory, and with it the lock file.
 	if opts.Owner != nil {
 		if err := e.acquireOwner(plan.Name); err != nil {
 			return nil, err
-		}
-	}
-	if err := e.clearStale(ctx, plan.Name); err != nil {
-		e.releaseOwner(plan.Name)
-		return nil, err
-	}
-	for _, s := range plan.Services {
-		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
-			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
 		}
 	}
 
@@ -148,6 +157,10 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 func (e *Engine) clearStale(ctx context.Context, pod string) error {
 	st, err := e.Status(ctx, pod)
 	if errors.Is(err, ErrPodNotFound) {
+		// A supervisor this engine still has for the name watched a pod
+		// that another process removed: its exits and health are not the
+		// new pod's.
+		e.dropSupervisor(pod)
 		return nil
 	}
 	if err != nil {
@@ -159,5 +172,5 @@ func (e *Engine) clearStale(ctx context.Context, pod string) error {
 		}
 	}
 	e.log.Info("removing stopped pod before starting it again", "pod", pod)
-	return e.Down(ctx, pod, DownOptions{})
+	return e.down(ctx, pod, DownOptions{}) // Up holds the mutation lock
 }
