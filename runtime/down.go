@@ -100,6 +100,7 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
+	errs = append(errs, e.removeLeftovers(ctx, rec)...)
 	if rec.Cgroup != "" {
 		if err := cgroups.Remove(rec.Cgroup); err != nil {
 			errs = append(errs, err)

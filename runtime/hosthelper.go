@@ -132,10 +132,8 @@ func (e *Engine) runHostDetach(ctx context.Context, rec *PodRecord, req *netRequ
 	}
 	id := hostHelperID(pod)
 	// A helper left by a compod that died while it ran is in the way.
-	if old, err := e.client.LoadContainer(ctx, id); err == nil {
-		if err := deleteContainer(ctx, old); err != nil {
-			return fmt.Errorf("host network helper of pod %q: removing a stale one: %w", pod, err)
-		}
+	if err := e.removeObject(ctx, pod, id); err != nil {
+		return fmt.Errorf("host network helper of pod %q: removing a stale one: %w", pod, err)
 	}
 	ctr, err := e.client.NewContainer(ctx, id,
 		client.WithImage(img),
@@ -143,15 +141,17 @@ func (e *Engine) runHostDetach(ctx context.Context, rec *PodRecord, req *netRequ
 		client.WithNewSpec(oci.WithImageConfig(img), oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "host-network"))),
 		client.WithContainerLabels(map[string]string{LabelPod: pod, LabelRole: roleHostHelper}),
 	)
+	// The helper goes again however creating it ended (its snapshot is
+	// made before the container).
+	defer func() {
+		if err := e.removeObject(context.WithoutCancel(ctx), pod, id); err != nil {
+			e.log.Warn("removing the host network helper", "pod", pod, "err", err)
+		}
+	}()
 	if err != nil {
 		os.Remove(call.reqFile)
 		return fmt.Errorf("host network helper of pod %q: creating container: %w", pod, err)
 	}
-	defer func() {
-		if err := deleteContainer(context.WithoutCancel(ctx), ctr); err != nil {
-			e.log.Warn("removing the host network helper", "pod", pod, "err", err)
-		}
-	}()
 	_, taskErr := ctr.NewTask(ctx, e.hostHelperIO(call))
 	_, err = call.reply(pod, taskErr)
 	return err

@@ -38,21 +38,28 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		call *hostHelperCall
 		err  error
 	)
+	// Creation calls run to their end once begun (createCtx).
+	cctx, cancel := createCtx(ctx)
+	defer cancel()
 	if e.hostHelper {
 		if call, err = e.newHostHelperCall(pod, hostOpAttach, req); err != nil {
 			return 0, err
 		}
 		io = e.hostHelperIO(call)
 	} else {
-		if att, err = attachNetwork(ctx, e.network, req); err != nil {
+		if att, err = attachNetwork(cctx, e.network, req); err != nil {
 			return 0, err
 		}
 		io = e.taskIO(pod, "pause", false)
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, context.Cause(ctx)
+	}
 
 	id := sandboxID(pod)
 	specOpts := e.sandboxSpecOpts(rec, pauseImg)
-	ctr, err := e.client.NewContainer(ctx, id,
+	rb.add("remove sandbox container and snapshot", func(ctx context.Context) error { return e.removeObject(e.withNS(ctx), pod, id) })
+	ctr, err := e.client.NewContainer(cctx, id,
 		client.WithImage(pauseImg),
 		client.WithNewSnapshot(id, pauseImg),
 		client.WithNewSpec(specOpts...),
@@ -61,8 +68,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
 	}
-	rb.add("delete sandbox container", func(ctx context.Context) error { return deleteContainer(e.withNS(ctx), ctr) })
-	task, err := ctr.NewTask(ctx, io)
+	task, err := ctr.NewTask(cctx, io)
 	if call != nil {
 		att, err = call.reply(pod, err)
 	}
@@ -76,7 +82,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err := e.writePodFiles(rec); err != nil {
 		return 0, fmt.Errorf("pod %q: %w", pod, err)
 	}
-	if err := task.Start(ctx); err != nil {
+	if err := task.Start(cctx); err != nil {
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil
