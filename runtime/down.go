@@ -31,6 +31,14 @@ type DownOptions struct {
 // tasks stay, with their exit codes, for `ps` and `logs` until Down.
 func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 	ctx = e.withNS(ctx)
+	if err := translate.ValidatePodName(pod); err != nil {
+		return err
+	}
+	lock, err := e.lockPod(ctx, pod)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	rec, err := e.readRecord(pod)
 	if err != nil {
 		return err
@@ -45,9 +53,24 @@ func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 // Down stops the pod and removes everything it has: containers, tasks,
 // snapshots, the CNI attachment, the netns, the cgroups and its state
 // directory (logs included). It also cleans up after a launch that died
-// half way, from whatever the record and the container labels say.
+// half way, from whatever the record and the container labels say. While
+// another compod process launches or removes the pod, Down waits for it
+// (for as long as ctx allows) and then removes what is there.
 func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 	ctx = e.withNS(ctx)
+	if err := translate.ValidatePodName(pod); err != nil {
+		return err
+	}
+	lock, err := e.lockPod(ctx, pod)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
+	return e.down(ctx, pod, opts)
+}
+
+// down is Down for a caller that holds the pod's mutation lock.
+func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	rec, err := e.readRecord(pod)
 	if errors.Is(err, ErrPodNotFound) {
 		ctrs, lerr := e.podContainers(ctx, pod)
@@ -77,6 +100,7 @@ func (e *Engine) Down(ctx context.Context, pod string, opts DownOptions) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
+	errs = append(errs, e.removeLeftovers(ctx, rec)...)
 	if rec.Cgroup != "" {
 		if err := e.removePodCgroup(ctx, rec.Cgroup); err != nil {
 			errs = append(errs, err)

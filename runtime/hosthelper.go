@@ -178,11 +178,9 @@ func (e *Engine) runThrowawayHelper(ctx context.Context, pod, id, cgroup string,
 		return fmt.Errorf("host helper for %q: %w", pod, err)
 	}
 	// A helper left by a compod that died while it ran is in the way.
-	if old, err := e.client.LoadContainer(ctx, id); err == nil {
-		if err := deleteContainer(ctx, old); err != nil {
-			os.Remove(call.reqFile)
-			return fmt.Errorf("host helper for %q: removing a stale one: %w", pod, err)
-		}
+	if err := e.removeHelper(ctx, pod, id); err != nil {
+		os.Remove(call.reqFile)
+		return fmt.Errorf("host helper for %q: removing a stale one: %w", pod, err)
 	}
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(img)}
 	if cgroup != "" {
@@ -198,18 +196,35 @@ func (e *Engine) runThrowawayHelper(ctx context.Context, pod, id, cgroup string,
 		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(labels),
 	)
+	// The helper goes again however creating it ended (its snapshot is
+	// made before the container).
+	defer func() {
+		if err := e.removeHelper(context.WithoutCancel(ctx), pod, id); err != nil {
+			e.log.Warn("removing the host helper", "for", pod, "err", err)
+		}
+	}()
 	if err != nil {
 		os.Remove(call.reqFile)
 		return fmt.Errorf("host helper for %q: creating container: %w", pod, err)
 	}
-	defer func() {
-		if err := deleteContainer(context.WithoutCancel(ctx), ctr); err != nil {
-			e.log.Warn("removing the host helper", "for", pod, "err", err)
-		}
-	}()
 	_, taskErr := ctr.NewTask(ctx, e.hostHelperIO(call))
 	_, err = call.reply(pod, taskErr)
 	return err
+}
+
+// removeHelper removes a helper container and its snapshot: a pod's
+// through removeObject (which checks it is the pod's), one of no pod
+// (RemoveCgroupTree's) by its id alone.
+func (e *Engine) removeHelper(ctx context.Context, pod, id string) error {
+	if id == hostHelperID(pod) {
+		return e.removeObject(ctx, pod, id)
+	}
+	if ctr, err := e.client.LoadContainer(ctx, id); err == nil {
+		if err := deleteContainer(ctx, ctr); err != nil {
+			return err
+		}
+	}
+	return e.removeSnapshot(ctx, id)
 }
 
 // RunHostNetwork is the helper's side (`compod host-network REQUEST`, run

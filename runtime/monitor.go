@@ -107,12 +107,7 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 
 // unsupervise stops the pod's supervisor (probes, restarts, watchers).
 func (e *Engine) unsupervise(pod string) {
-	e.supMu.Lock()
-	s := e.sups[pod]
-	delete(e.sups, pod)
-	e.supMu.Unlock()
-	if s != nil {
-		s.cancel()
+	if s := e.dropSupervisor(pod); s != nil {
 		// Nobody probes the pod any more: drop its health rather than
 		// let `ps` show a stale one. Restart counts stay true.
 		s.mu.Lock()
@@ -120,6 +115,18 @@ func (e *Engine) unsupervise(pod string) {
 		s.ended = true
 		s.mu.Unlock()
 	}
+}
+
+// dropSupervisor stops the pod's supervisor and returns it (nil if none).
+func (e *Engine) dropSupervisor(pod string) *supervisor {
+	e.supMu.Lock()
+	s := e.sups[pod]
+	delete(e.sups, pod)
+	e.supMu.Unlock()
+	if s != nil {
+		s.cancel()
+	}
+	return s
 }
 
 // setStopping turns off restarts and probes before compod stops the pod

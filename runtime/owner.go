@@ -22,6 +22,12 @@ import (
 // across mount and PID namespaces, where pids and /proc do not. So "the
 // owner is gone" is exactly "the lock can be taken", and Reclaim removes
 // such pods without ever touching a pod whose owner is alive.
+//
+// The owner lock says who runs a pod, not who is changing it right now:
+// that is the pod's mutation lock (podlock.go), held only for the span of
+// a launch, a stop or a removal. Reclaim takes the mutation lock first
+// (without waiting: a pod being launched or removed is skipped) and then
+// the owner lock.
 
 const ownerLockFile = "owner.lock"
 
@@ -92,14 +98,25 @@ func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string
 		if rec.Owner == nil || !match(rec.Owner) {
 			continue
 		}
+		// A pod being launched or removed is not garbage, whoever does it.
+		lock, err := e.tryLockPod(pod)
+		if err != nil {
+			if !errors.Is(err, ErrPodBusy) {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		if err := e.acquireOwner(pod); err != nil {
+			lock.unlock()
 			if !errors.Is(err, ErrPodOwned) {
 				errs = append(errs, err)
 			}
 			continue
 		}
 		e.log.Info("reclaiming a pod whose owner is gone", "pod", pod, "owner", rec.Owner)
-		if err := e.Down(ctx, pod, DownOptions{Timeout: &zero}); err != nil {
+		err = e.down(ctx, pod, DownOptions{Timeout: &zero})
+		lock.unlock()
+		if err != nil {
 			e.releaseOwner(pod)
 			errs = append(errs, fmt.Errorf("reclaiming pod %q: %w", pod, err))
 			continue

@@ -42,21 +42,28 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 		call *hostHelperCall
 		err  error
 	)
+	// Creation calls run to their end once begun (createCtx).
+	cctx, cancel := createCtx(ctx)
+	defer cancel()
 	if e.hostHelper {
 		if call, err = e.newHostHelperCall(pod, hostOpAttach, req); err != nil {
 			return 0, err
 		}
 		io = e.hostHelperIO(call)
 	} else {
-		if att, err = attachNetwork(ctx, net, req); err != nil {
+		if att, err = attachNetwork(cctx, net, req); err != nil {
 			return 0, err
 		}
 		io = e.taskIO(pod, "pause", false)
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, context.Cause(ctx)
+	}
 
 	id := sandboxID(pod)
 	specOpts := e.sandboxSpecOpts(rec, pauseImg)
-	ctr, err := e.client.NewContainer(ctx, id,
+	rb.add("remove sandbox container and snapshot", func(ctx context.Context) error { return e.removeObject(e.withNS(ctx), pod, id) })
+	ctr, err := e.client.NewContainer(cctx, id,
 		client.WithImage(pauseImg),
 		client.WithNewSnapshot(id, pauseImg),
 		client.WithNewSpec(specOpts...),
@@ -65,8 +72,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
 	}
-	rb.add("delete sandbox container", func(ctx context.Context) error { return deleteContainer(e.withNS(ctx), ctr) })
-	task, err := ctr.NewTask(ctx, io)
+	task, err := ctr.NewTask(cctx, io)
 	if call != nil {
 		att, err = call.reply(pod, err)
 	}
@@ -80,7 +86,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 	if err := e.writePodFiles(rec); err != nil {
 		return 0, fmt.Errorf("pod %q: %w", pod, err)
 	}
-	if err := task.Start(ctx); err != nil {
+	if err := task.Start(cctx); err != nil {
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil

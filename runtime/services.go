@@ -117,7 +117,12 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 		labelComposeProject: pod, labelComposeService: svc.Name,
 	})
 	id := serviceID(pod, svc.Name)
-	ctr, err := e.client.NewContainer(ctx, id,
+	// The undo comes first: the snapshot is made before the container,
+	// and either may exist when creating fails half way (leftovers.go).
+	rb.add("remove container and snapshot "+id, func(ctx context.Context) error { return e.removeObject(e.withNS(ctx), pod, id) })
+	cctx, cancel := createCtx(ctx)
+	defer cancel()
+	ctr, err := e.client.NewContainer(cctx, id,
 		client.WithImage(img),
 		client.WithNewSnapshot(id, img),
 		client.WithNewSpec(specOpts...),
@@ -126,12 +131,11 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating container %s: %w", svc.Name, id, err)
 	}
-	rb.add("delete container "+id, func(ctx context.Context) error { return deleteContainer(e.withNS(ctx), ctr) })
-	task, err := ctr.NewTask(ctx, e.taskIO(pod, svc.Name, svc.Tty))
+	task, err := ctr.NewTask(cctx, e.taskIO(pod, svc.Name, svc.Tty))
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating task (check command, user, working_dir and volumes): %w", svc.Name, err)
 	}
-	if err := task.Start(ctx); err != nil {
+	if err := task.Start(cctx); err != nil {
 		return nil, fmt.Errorf("service %q: starting task: %w", svc.Name, err)
 	}
 	e.log.Info("service started", "pod", pod, "service", svc.Name, "pid", task.Pid())

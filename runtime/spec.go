@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -41,7 +43,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		opts = append(opts, oci.WithProcessCwd(svc.WorkingDir))
 	}
 	if svc.User != "" {
-		opts = append(opts, oci.WithUser(svc.User))
+		opts = append(opts, withUser(svc.User))
 	}
 	mounts := []specs.Mount{
 		bindMount(filepath.Join(podDir, "etc", "hosts"), "/etc/hosts", false),
@@ -141,4 +143,23 @@ func bindMount(src, dst string, ro bool) specs.Mount {
 		o = append(o, "rw")
 	}
 	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: o}
+}
+
+// withUser is oci.WithUser with an error that names the field and the user:
+// a name is looked up in the image's /etc/passwd (and a group in
+// /etc/group) only when the container is created, so this is where a
+// misspelt user shows.
+func withUser(user string) oci.SpecOpts {
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		err := oci.WithUser(user)(ctx, c, ctr, s)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, oci.ErrNoUsersFound):
+			return fmt.Errorf("field \"user\": %q: no such user in the image's /etc/passwd", user)
+		case errors.Is(err, oci.ErrNoGroupsFound):
+			return fmt.Errorf("field \"user\": %q: no such group in the image's /etc/group", user)
+		}
+		return fmt.Errorf("field \"user\": %q: %w", user, err)
+	}
 }

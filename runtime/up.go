@@ -36,43 +36,68 @@ type UpOptions struct {
 // Up runs a pod: images, sandbox, then services in depends_on order
 // (services with no order between them in parallel). It returns once every
 // service has started. On any failure everything it made is removed again
-// and the error says which step, service and field failed.
-func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (*PodRecord, error) {
+// and the error says which step, service and field failed; when something
+// cannot be removed, the pod's record stays so that `compod down` (or gc)
+// can finish the job, and the error says so.
+func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (_ *PodRecord, upErr error) {
 	ctx = e.withNS(ctx)
+	if err := translate.ValidatePodName(plan.Name); err != nil {
+		return nil, err
+	}
+	// Input is checked before anything is touched.
+	refs := make([]serviceRef, 0, len(plan.Services))
+	for _, s := range plan.Services {
+		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
+			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
+		}
+		ref, err := NormalizeImage(s.Image)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: field \"image\": invalid image reference %q: %w", s.Name, s.Image, err)
+		}
+		refs = append(refs, serviceRef{name: s.Name, image: ref, pullPolicy: s.PullPolicy})
+	}
+	// The whole launch holds the pod's mutation lock (podlock.go): a
+	// second `up` of the pod fails here, at once, before it could remove
+	// or reuse anything of this launch's; `down` waits for it.
+	lock, err := e.tryLockPod(plan.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.unlock()
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout,
 			fmt.Errorf("pod %q did not start within the launch timeout of %v", plan.Name, opts.Timeout))
 		defer cancel()
 	}
-	if err := translate.ValidatePodName(plan.Name); err != nil {
-		return nil, err
-	}
-	for _, s := range plan.Services {
-		if _, err := translate.ParseSignal(s.StopSignal); err != nil {
-			return nil, fmt.Errorf("service %q: field \"stop_signal\": %w", s.Name, err)
-		}
-	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
+	if err := e.clearStale(ctx, plan); err != nil {
+		return nil, err
+	}
+	// The owner lock is taken once a stopped pod of the same name is gone:
+	// removing it removes its pod directory, and with it the lock file.
 	if opts.Owner != nil {
 		if err := e.acquireOwner(plan.Name); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.clearStale(ctx, plan.Name); err != nil {
-		e.releaseOwner(plan.Name)
-		return nil, err
-	}
 
-	rb := &rollback{log: log}
+	rb := &rollback{log: log, base: e.withNS(context.Background())}
+	dir := e.podDir(plan.Name)
 	ok := false
 	defer func() {
-		if !ok {
-			e.setStopping(plan.Name) // the rollback's kills are not failures to heal
-			rb.run()
-			e.releaseOwner(plan.Name)
+		if ok {
+			return
 		}
+		e.setStopping(plan.Name) // the rollback's kills are not failures to heal
+		if err := rb.run(); err != nil {
+			upErr = fmt.Errorf("%w; undoing the launch failed too, so the pod's record is kept for `compod down -p %s`: %v", upErr, plan.Name, err)
+		} else if err := os.RemoveAll(dir); err != nil {
+			log.Error("removing the state of a failed launch", "err", err)
+		}
+		e.unsupervise(plan.Name)
+		e.releaseOwner(plan.Name)
 	}()
 
 	// The network first: a missing plugin or a bad conf dir fails the
@@ -84,11 +109,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
 		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner, CNI: &netCfg}
-	dir := e.podDir(plan.Name)
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
-	rb.add("remove pod directory", func(context.Context) error { return os.RemoveAll(dir) })
 	ports, err := e.assignPorts(plan)
 	if err != nil {
 		return nil, err
@@ -103,17 +126,17 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
 		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
 	}
+	// Everything from here on is made under the pod's launch lease
+	// (leftovers.go); it goes last, once the containers are gone.
+	rb.add("delete launch lease", func(ctx context.Context) error {
+		return e.deleteLaunchLease(e.withNS(ctx), plan.Name, true)
+	})
+	if ctx, err = e.withLaunchLease(ctx, plan.Name); err != nil {
+		return nil, err
+	}
 
 	// Images first: a missing image is the most common failure and costs
 	// nothing to roll back.
-	refs := make([]serviceRef, 0, len(plan.Services))
-	for _, s := range plan.Services {
-		ref, err := NormalizeImage(s.Image)
-		if err != nil {
-			return nil, fmt.Errorf("service %q: field \"image\": invalid image reference %q: %w", s.Name, s.Image, err)
-		}
-		refs = append(refs, serviceRef{name: s.Name, image: ref, pullPolicy: s.PullPolicy})
-	}
 	type pauseResult struct {
 		img client.Image
 		err error
@@ -137,7 +160,6 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
 
 	sup := e.supervise(rec, false)
-	rb.add("stop supervising", func(context.Context) error { e.unsupervise(plan.Name); return nil })
 	if err := e.startServices(ctx, rec, sup, images, pausePID, rb); err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = cause
@@ -145,17 +167,27 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	ok = true
+	// The containers hold their snapshots now; the lease has done its job.
+	if err := e.deleteLaunchLease(context.WithoutCancel(ctx), plan.Name, false); err != nil {
+		log.Warn("the pod started, but its launch lease stays until `compod down`", "err", err)
+	}
 	log.Info("pod started", "ip", rec.IP, "services", len(plan.Services), "elapsed", time.Since(start))
 	return rec, nil
 }
 
 // clearStale makes room for a new pod of this name: a pod that has stopped
 // (every service exited) is removed, as `docker compose up` recreates
-// stopped containers; a running one is an error.
-func (e *Engine) clearStale(ctx context.Context, pod string) error {
+// stopped containers; a running one is an error. The caller holds the
+// pod's mutation lock.
+func (e *Engine) clearStale(ctx context.Context, plan *translate.PodPlan) error {
+	pod := plan.Name
 	st, err := e.Status(ctx, pod)
 	if errors.Is(err, ErrPodNotFound) {
-		return nil
+		// A supervisor this engine still has for the name watched a pod
+		// that another process removed: its exits and health are not the
+		// new pod's.
+		e.dropSupervisor(pod)
+		return e.removeOrphanSnapshots(ctx, plan)
 	}
 	if err != nil {
 		return err
@@ -166,5 +198,5 @@ func (e *Engine) clearStale(ctx context.Context, pod string) error {
 		}
 	}
 	e.log.Info("removing stopped pod before starting it again", "pod", pod)
-	return e.Down(ctx, pod, DownOptions{})
+	return e.down(ctx, pod, DownOptions{})
 }
