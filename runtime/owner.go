@@ -86,6 +86,7 @@ func (e *Engine) holdsOwner(pod string) bool {
 // is empty. It returns the pods it removed. A pod whose owner is alive is
 // never touched.
 func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string) bool) ([]string, error) {
+	ctx = e.withNS(ctx)
 	recs, err := e.records()
 	if err != nil {
 		return nil, err
