@@ -125,18 +125,26 @@ func (p *healthProber) probe(ctx context.Context) HealthResult {
 	id := fmt.Sprintf("health-%d", p.seq.Add(1))
 	pctx, cancel := context.WithTimeout(ctx, p.hc.Timeout)
 	defer cancel()
-	process, err := p.task.Exec(ctx, id, p.proc, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	// Making and starting the exec are not cancelled half way when the
+	// probe is (the pod is being stopped): the shim would go on making a
+	// process nobody deletes, and a container whose shim has such a
+	// process half made may refuse to be killed and deleted (seen with
+	// containerd 1.6's runc shim). They run to their end; the process is
+	// then killed and deleted.
+	cctx, ccancel := createCtx(ctx)
+	defer ccancel()
+	process, err := p.task.Exec(cctx, id, p.proc, cio.NewCreator(cio.WithStreams(nil, out, out)))
 	if err != nil {
 		res.Output = "starting the probe: " + err.Error()
 		return res
 	}
-	defer process.Delete(context.WithoutCancel(ctx), client.WithProcessKill)
-	waitC, err := process.Wait(ctx)
+	defer process.Delete(cctx, client.WithProcessKill)
+	waitC, err := process.Wait(cctx)
 	if err != nil {
 		res.Output = "waiting for the probe: " + err.Error()
 		return res
 	}
-	if err := process.Start(ctx); err != nil {
+	if err := process.Start(cctx); err != nil {
 		res.Output = "starting the probe: " + err.Error()
 		return res
 	}
@@ -146,7 +154,7 @@ func (p *healthProber) probe(ctx context.Context) HealthResult {
 		res.ExitCode = int(st.ExitCode())
 		res.Output = out.String()
 	case <-pctx.Done():
-		process.Kill(context.WithoutCancel(ctx), 9)
+		process.Kill(cctx, 9)
 		res.Output = fmt.Sprintf("probe timed out after %v", p.hc.Timeout)
 	}
 	return res

@@ -69,7 +69,11 @@ type supervisor struct {
 	stopping    bool
 	// ended is set by unsupervise: the pod's state dir may be removed
 	// from then on, so nothing is written to it any more.
-	ended    bool
+	ended bool
+	// probing counts the running health probers, so that stopping the
+	// pod or the supervisor waits for a probe's exec to be gone before
+	// the service is killed and deleted.
+	probing  sync.WaitGroup
 	watchers map[chan PodState]struct{}
 	changed  chan struct{} // closed and replaced on every change
 	last     *PodState
@@ -125,6 +129,7 @@ func (e *Engine) dropSupervisor(pod string) *supervisor {
 	e.supMu.Unlock()
 	if s != nil {
 		s.cancel()
+		s.stopProbes()
 	}
 	return s
 }
@@ -138,12 +143,19 @@ func (e *Engine) setStopping(pod string) {
 	if s == nil {
 		return
 	}
+	s.stopProbes()
+}
+
+// stopProbes ends health probing for good and waits until the probes'
+// execs are gone.
+func (s *supervisor) stopProbes() {
 	s.mu.Lock()
 	s.stopping = true
 	for _, cancel := range s.probes {
 		cancel()
 	}
 	s.mu.Unlock()
+	s.probing.Wait()
 }
 
 // Watch reports a pod's state changes, learned from containerd's event
@@ -440,7 +452,11 @@ func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthc
 	ctx, cancel := context.WithCancel(s.e.withNS(context.Background()))
 	s.probes[svc] = cancel
 	p := &healthProber{e: s.e, pod: s.rec.Plan.Name, service: svc, hc: *hc, task: task, report: s.setHealth}
-	go p.run(ctx)
+	s.probing.Add(1) // under s.mu, with stopping false: stopProbes has not begun waiting
+	go func() {
+		defer s.probing.Done()
+		p.run(ctx)
+	}()
 }
 
 func (s *supervisor) setHealth(svc string, h ServiceHealth) {

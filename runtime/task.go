@@ -56,6 +56,34 @@ func signalAndWait(ctx context.Context, ctr client.Container, sig syscall.Signal
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return killAndWait(ctx, task, waitC)
+}
+
+// killInitGrace is how long killAndWait gives a SIGKILLed service's init
+// to be reaped before it signals every process of the container.
+const killInitGrace = 2 * time.Second
+
+// killAndWait SIGKILLs a task and waits for its exit on waitC. The init
+// goes first, alone: a service has a PID namespace of its own, so the
+// kernel kills everything else in it when its init dies. Killing "all"
+// (runc kill --all) freezes the container's cgroup first, and with the
+// runc of Debian 12 (1.1.5) on cgroup v1 that can fail to freeze while an
+// exec is being set up in the container (a health probe), leaving the
+// service running; it is only the fallback, for a service whose init
+// survives.
+func killAndWait(ctx context.Context, task client.Task, waitC <-chan client.ExitStatus) error {
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	timer := time.NewTimer(killInitGrace)
+	defer timer.Stop()
+	select {
+	case <-waitC:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
@@ -70,6 +98,13 @@ func signalAndWait(ctx context.Context, ctr client.Container, sig syscall.Signal
 // deleteContainer removes a container, its task (killed) and its snapshot.
 func deleteContainer(ctx context.Context, ctr client.Container) error {
 	if task, err := ctr.Task(ctx, nil); err == nil {
+		if st, err := task.Status(ctx); err == nil && st.Status != client.Stopped {
+			if waitC, err := task.Wait(ctx); err == nil {
+				if err := killAndWait(ctx, task, waitC); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+					return fmt.Errorf("killing task of %s: %w", ctr.ID(), err)
+				}
+			}
+		}
 		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("deleting task of %s: %w", ctr.ID(), err)
 		}
