@@ -57,7 +57,7 @@ func TestE2EMemoryLimitPodReclaimed(t *testing.T) {
 		hog := web + fmt.Sprintf("  hog:\n    image: %s\n    environment:\n      TESTAPP_ALLOC_MB: \"600\"\n", testenv.TestappRef)
 		task := taskInfo("oom", []string{"docker-compose.yml"}, ports)
 		ex := e.launch(task, map[string]string{"docker-compose.yml": hog})
-		st := waitState(t, ex, task.TaskID.Value, mesos.TASK_FAILED, 60*time.Second)
+		st := waitState(t, ex, task.TaskID.Value, mesos.TASK_FAILED, 120*time.Second)
 		if st.GetReason() != mesos.REASON_CONTAINER_LIMITATION_MEMORY {
 			t.Errorf("TASK_FAILED %v %v %q, want REASON_CONTAINER_LIMITATION_MEMORY", st.GetSource(), st.GetReason(), st.GetMessage())
 		}
