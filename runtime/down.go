@@ -110,6 +110,9 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		// Keep the record so `down` can be run again.
 		return fmt.Errorf("removing pod %q: %w", pod, errors.Join(errs...))
 	}
+	// Nothing is left to supervise; the supervisor must not write to the
+	// pod's directory while it is removed.
+	e.unsupervise(pod)
 	if err := os.RemoveAll(e.podDir(pod)); err != nil {
 		return fmt.Errorf("removing state of pod %q: %w", pod, err)
 	}

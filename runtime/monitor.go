@@ -67,10 +67,15 @@ type supervisor struct {
 	launched    map[string]bool
 	launchedAll bool
 	stopping    bool
+	dropped     bool // no longer the pod's supervisor: publishes nothing
 	// probing counts the running health probers, so that stopping the
 	// pod or the supervisor waits for a probe's exec to be gone before
 	// the service is killed and deleted.
-	probing  sync.WaitGroup
+	probing sync.WaitGroup
+	// bg counts the supervisor's other goroutines (its event loop and
+	// restarts), so that dropping it waits until nothing of it writes to
+	// the pod's directory any more.
+	bg       sync.WaitGroup
 	watchers map[chan PodState]struct{}
 	changed  chan struct{} // closed and replaced on every change
 	last     *PodState
@@ -101,7 +106,11 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	}
 	e.sups[rec.Plan.Name] = s
 	ready := make(chan struct{})
-	go s.run(ctx, ready)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.run(ctx, ready)
+	}()
 	<-ready
 	return s
 }
@@ -117,7 +126,8 @@ func (e *Engine) unsupervise(pod string) {
 	}
 }
 
-// dropSupervisor stops the pod's supervisor and returns it (nil if none).
+// dropSupervisor stops the pod's supervisor, waits until all of its
+// goroutines have ended, and returns it (nil if none).
 func (e *Engine) dropSupervisor(pod string) *supervisor {
 	e.supMu.Lock()
 	s := e.sups[pod]
@@ -126,6 +136,11 @@ func (e *Engine) dropSupervisor(pod string) *supervisor {
 	if s != nil {
 		s.cancel()
 		s.stopProbes()
+		s.bg.Wait()
+		// A publish timer may still be due (oomGrace).
+		s.mu.Lock()
+		s.dropped = true
+		s.mu.Unlock()
 	}
 	return s
 }
@@ -290,7 +305,11 @@ func (s *supervisor) exited(ctx context.Context, svc string, code uint32) {
 		s.restarting[svc] = true
 		n := s.restarts[svc]
 		s.mu.Unlock()
-		go s.restart(ctx, spec, n, code)
+		s.bg.Add(1) // from the event loop, which bg counts: never after Wait began
+		go func() {
+			defer s.bg.Done()
+			s.restart(ctx, spec, n, code)
+		}()
 		return
 	}
 	s.exits[svc] = code
@@ -541,6 +560,9 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 func (s *supervisor) publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.dropped {
+		return
+	}
 	st := s.deriveLocked()
 	close(s.changed)
 	s.changed = make(chan struct{})
