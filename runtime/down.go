@@ -82,14 +82,24 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	log := e.log.With("pod", pod)
-	if rec.Owner != nil && !e.holdsOwner(pod) {
-		if err := e.acquireOwner(pod); err != nil {
-			return fmt.Errorf("%w: stop it through its owner %v", err, rec.Owner)
-		}
-		defer e.releaseOwner(pod)
-	}
+	// A detached `compod supervise` goes first: it holds the owner lock of
+	// a pod started with `up -d`, and must not restart what is stopped.
 	if err := e.stopSupervisorProcess(pod); err != nil {
 		return err
+	}
+	if rec.Owner != nil && !e.holdsOwner(pod) {
+		err := e.acquireOwner(pod)
+		switch {
+		case err == nil:
+			defer e.releaseOwner(pod)
+		case errors.Is(err, ErrPodOwned) && rec.Owner["kind"] == OwnerKindCLI:
+			// A foreground `compod up` runs it: `compod down` from
+			// another terminal removes it all the same, as `docker
+			// compose down` does, and that `up` then ends.
+			log.Info("removing a pod that a foreground compod up runs")
+		default:
+			return fmt.Errorf("%w: stop it through its owner %v", err, rec.Owner)
+		}
 	}
 	e.setStopping(pod)
 	defer e.unsupervise(pod)
@@ -110,8 +120,8 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		// Keep the record so `down` can be run again.
 		return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, errors.Join(errs...))
 	}
-	// The supervisor writes the pod's monitor file on every event, and
-	// the removals above cause events: it ends before the state goes.
+	// Nothing is left to supervise; the supervisor must not write to the
+	// pod's directory while it is removed.
 	e.unsupervise(pod)
 	if err := os.RemoveAll(e.podDir(pod)); err != nil {
 		return fmt.Errorf("removing state of pod %q: %w", pod, err)

@@ -67,13 +67,15 @@ type supervisor struct {
 	launched    map[string]bool
 	launchedAll bool
 	stopping    bool
-	// ended is set by unsupervise: the pod's state dir may be removed
-	// from then on, so nothing is written to it any more.
-	ended bool
+	dropped     bool // no longer the pod's supervisor: publishes nothing
 	// probing counts the running health probers, so that stopping the
 	// pod or the supervisor waits for a probe's exec to be gone before
 	// the service is killed and deleted.
-	probing  sync.WaitGroup
+	probing sync.WaitGroup
+	// bg counts the supervisor's other goroutines (its event loop and
+	// restarts), so that dropping it waits until nothing of it writes to
+	// the pod's directory any more.
+	bg       sync.WaitGroup
 	watchers map[chan PodState]struct{}
 	changed  chan struct{} // closed and replaced on every change
 	last     *PodState
@@ -104,7 +106,11 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	}
 	e.sups[rec.Plan.Name] = s
 	ready := make(chan struct{})
-	go s.run(ctx, ready)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.run(ctx, ready)
+	}()
 	<-ready
 	return s
 }
@@ -116,12 +122,12 @@ func (e *Engine) unsupervise(pod string) {
 		// let `ps` show a stale one. Restart counts stay true.
 		s.mu.Lock()
 		e.writeMonitorFile(pod, nil, s.restarts)
-		s.ended = true
 		s.mu.Unlock()
 	}
 }
 
-// dropSupervisor stops the pod's supervisor and returns it (nil if none).
+// dropSupervisor stops the pod's supervisor, waits until all of its
+// goroutines have ended, and returns it (nil if none).
 func (e *Engine) dropSupervisor(pod string) *supervisor {
 	e.supMu.Lock()
 	s := e.sups[pod]
@@ -130,6 +136,11 @@ func (e *Engine) dropSupervisor(pod string) *supervisor {
 	if s != nil {
 		s.cancel()
 		s.stopProbes()
+		s.bg.Wait()
+		// A publish timer may still be due (oomGrace).
+		s.mu.Lock()
+		s.dropped = true
+		s.mu.Unlock()
 	}
 	return s
 }
@@ -294,7 +305,11 @@ func (s *supervisor) exited(ctx context.Context, svc string, code uint32) {
 		s.restarting[svc] = true
 		n := s.restarts[svc]
 		s.mu.Unlock()
-		go s.restart(ctx, spec, n, code)
+		s.bg.Add(1) // from the event loop, which bg counts: never after Wait began
+		go func() {
+			defer s.bg.Done()
+			s.restart(ctx, spec, n, code)
+		}()
 		return
 	}
 	s.exits[svc] = code
@@ -545,6 +560,9 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 func (s *supervisor) publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.dropped {
+		return
+	}
 	st := s.deriveLocked()
 	close(s.changed)
 	s.changed = make(chan struct{})
@@ -553,9 +571,7 @@ func (s *supervisor) publish() {
 		return
 	}
 	s.last = &st
-	if !s.ended {
-		s.e.writeMonitorFile(s.rec.Plan.Name, s.health, s.restarts)
-	}
+	s.e.writeMonitorFile(s.rec.Plan.Name, s.health, s.restarts)
 	for ch := range s.watchers {
 		select {
 		case ch <- st:

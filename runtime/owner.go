@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -23,6 +22,18 @@ import (
 // owner is gone" is exactly "the lock can be taken", and Reclaim removes
 // such pods without ever touching a pod whose owner is alive.
 //
+// Every pod compod launches has an owner: the executor's (kind
+// "mesos-executor"), or, for `compod up`, kind "cli" (OwnerKindCLI): a
+// foreground `up` holds the lock for the pod's life, and `up -d` hands its
+// open lock file to the detached `compod supervise`, which holds it from
+// then on (a flock belongs to the open file, so there is no gap). A pod
+// whose owner is gone is garbage for `compod gc`: a launch killed half
+// way, a pod whose `up` was killed, and also a pod stopped and kept after
+// a foreground `up` ended. `compod down` of a CLI pod is the user's own
+// request and removes it even while a foreground `up` in another terminal
+// holds it (as `docker compose down` does); other owners' pods are only
+// removed through their owner.
+//
 // The owner lock says who runs a pod, not who is changing it right now:
 // that is the pod's mutation lock (podlock.go), held only for the span of
 // a launch, a stop or a removal. Reclaim takes the mutation lock first
@@ -30,6 +41,9 @@ import (
 // the owner lock.
 
 const ownerLockFile = "owner.lock"
+
+// OwnerKindCLI is the owner "kind" of pods that `compod up` runs.
+const OwnerKindCLI = "cli"
 
 // ErrPodOwned is returned for a pod whose owning process is alive.
 var ErrPodOwned = errors.New("the pod is held by its owner")
@@ -84,55 +98,71 @@ func (e *Engine) holdsOwner(pod string) bool {
 // its parent cgroup (the dead owner's, e.g. an executor's Mesos container,
 // which runc made in the hierarchies the agent does not manage) where it
 // is empty. It returns the pods it removed. A pod whose owner is alive is
-// never touched.
+// never touched, nor is one being launched or removed (gc.go).
 func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string) bool) ([]string, error) {
-	ctx = e.withNS(ctx)
-	recs, err := e.records()
-	if err != nil {
-		return nil, err
-	}
+	found, err := e.collect(ctx, match, false)
 	var removed []string
-	var errs []error
-	zero := time.Duration(0)
-	for _, rec := range recs {
-		pod := rec.Plan.Name
-		if rec.Owner == nil || !match(rec.Owner) {
-			continue
+	for _, p := range found {
+		if p.Removed {
+			removed = append(removed, p.Name)
 		}
-		// A pod being launched or removed is not garbage, whoever does it.
-		lock, err := e.tryLockPod(pod)
-		if err != nil {
-			if !errors.Is(err, ErrPodBusy) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		if err := e.acquireOwner(pod); err != nil {
-			lock.unlock()
-			if !errors.Is(err, ErrPodOwned) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		e.log.Info("reclaiming a pod whose owner is gone", "pod", pod, "owner", rec.Owner)
-		err = e.down(ctx, pod, DownOptions{Timeout: &zero})
-		lock.unlock()
-		if err != nil {
-			e.releaseOwner(pod)
-			errs = append(errs, fmt.Errorf("reclaiming pod %q: %w", pod, err))
-			continue
-		}
-		if parent := path.Dir(rec.Cgroup); parent != "/" && parent != "." && parent != e.cgroupParent {
-			if err := e.RemoveCgroupTree(ctx, parent); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		removed = append(removed, pod)
 	}
-	if err := e.removeStaleHelpers(ctx); err != nil {
-		errs = append(errs, err)
+	if serr := e.removeStaleHelpers(ctx); serr != nil {
+		err = errors.Join(err, serr)
 	}
-	return removed, errors.Join(errs...)
+	return removed, err
+}
+
+// OwnerLockFile returns the open file through which this engine holds the
+// pod's owner lock (nil if it does not hold it), to hand it to another
+// process (AdoptOwner); the engine keeps its own copy until it lets go.
+func (e *Engine) OwnerLockFile(pod string) *os.File {
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	return e.owned[pod]
+}
+
+// AdoptOwner makes this engine hold the pod's owner lock through f, the
+// lock's open file handed over by the process that held it (`compod up -d`
+// hands it to `compod supervise` as an inherited descriptor). A flock
+// belongs to the open file, not to a process, so the lock stays held
+// across the handover. f must be that lock, held.
+func (e *Engine) AdoptOwner(pod string, f *os.File) error {
+	if err := e.checkAdopted(pod, f); err != nil {
+		f.Close()
+		return fmt.Errorf("pod %q: taking over the owner lock: %w", pod, err)
+	}
+	// Not inherited any further by what this process runs.
+	unix.CloseOnExec(int(f.Fd()))
+	e.ownMu.Lock()
+	defer e.ownMu.Unlock()
+	if old, ok := e.owned[pod]; ok {
+		old.Close()
+	}
+	e.owned[pod] = f
+	return nil
+}
+
+func (e *Engine) checkAdopted(pod string, f *os.File) error {
+	var got, want unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &got); err != nil {
+		return err
+	}
+	if err := unix.Stat(filepath.Join(e.podDir(pod), ownerLockFile), &want); err != nil {
+		return err
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		return errors.New("the descriptor handed over is not the pod's owner lock")
+	}
+	// On the open file that holds the lock this succeeds at once; on any
+	// other, the lock is someone else's (or nobody's: then it is ours now).
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("the descriptor handed over does not hold it: %w", ErrPodOwned)
+		}
+		return err
+	}
+	return nil
 }
 
 // staleHelperAge is how old a host helper container that belongs to no pod

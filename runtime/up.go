@@ -91,12 +91,13 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 			return
 		}
 		e.setStopping(plan.Name) // the rollback's kills are not failures to heal
-		if err := rb.run(); err != nil {
-			upErr = fmt.Errorf("%w; undoing the launch failed too, so the pod's record is kept for `compod down -p %s`: %v", upErr, plan.Name, err)
+		rbErr := rb.run()
+		e.unsupervise(plan.Name) // before the pod's directory goes: it writes there
+		if rbErr != nil {
+			upErr = fmt.Errorf("%w; undoing the launch failed too, so the pod's record is kept for `compod down -p %s`: %v", upErr, plan.Name, rbErr)
 		} else if err := os.RemoveAll(dir); err != nil {
 			log.Error("removing the state of a failed launch", "err", err)
 		}
-		e.unsupervise(plan.Name)
 		e.releaseOwner(plan.Name)
 	}()
 

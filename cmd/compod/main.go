@@ -20,6 +20,7 @@ Usage:
   compod down   [-p NAME | -f FILE ...] [-t SECONDS]
   compod ps     [-p NAME] [--format table|json]
   compod logs   -p NAME [SERVICE] [-f]
+  compod gc     [--dry-run] [--format table|json]   remove pods whose owner is gone
   compod version
 
 Global flags (any command):
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string) int {
 		"down":     cmdDown,
 		"ps":       cmdPs,
 		"logs":     cmdLogs,
+		"gc":       cmdGC,
 		"version":  cmdVersion,
 		"executor": cmdExecutor,
 		// Hidden: started by `up -d` to keep supervising the pod.

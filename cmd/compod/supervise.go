@@ -19,6 +19,7 @@ func cmdSupervise(ctx context.Context, args []string) error {
 	var g globals
 	fs := newFlags("supervise", &g)
 	project := fs.String("p", "", "pod (project) name")
+	ownerFD := fs.Int("owner-fd", -1, "descriptor of the pod's owner lock, handed over by up -d")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return errors.Join(errUsage, err)
 	}
@@ -30,6 +31,13 @@ func cmdSupervise(ctx context.Context, args []string) error {
 		return err
 	}
 	defer eng.Close()
+	if *ownerFD >= 0 {
+		// From here on this process owns the pod: while it lives, gc
+		// leaves the pod alone.
+		if err := eng.AdoptOwner(*project, os.NewFile(uintptr(*ownerFD), "owner.lock")); err != nil {
+			return err
+		}
+	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	states, err := eng.Watch(sigCtx, *project)
@@ -61,6 +69,13 @@ func startSupervisor(g *globals, eng *runtime.Engine, pod string) error {
 		"--cni-conf-dir", g.cniConfDir, "--cni-bin-dir", g.cniBinDir, "--netns-dir", g.netnsDir,
 		"--sandbox-image", g.sandboxImage, "--log-level", g.logLevel)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// The child inherits the open file of the pod's owner lock (as fd 3):
+	// a flock belongs to the open file, so the pod stays owned from this
+	// process to the child without a gap, and this process can exit.
+	if f := eng.OwnerLockFile(pod); f != nil {
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Args = append(cmd.Args, "--owner-fd", "3")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not in the terminal's session
 	// This process lets go of the pod first: two supervisors would both
 	// restart a service. An exit in between is found by the new one.

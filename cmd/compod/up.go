@@ -62,7 +62,11 @@ func cmdUp(ctx context.Context, args []string) error {
 	// stops a running pod.
 	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull, Timeout: *launchTimeout})
+	// This process owns the pod (its owner lock) for as long as it runs
+	// it; `up -d` hands that to the detached supervisor. A pod whose owner
+	// is gone is garbage for `compod gc`.
+	owner := map[string]string{"kind": runtime.OwnerKindCLI}
+	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull, Timeout: *launchTimeout, Owner: owner})
 	if err != nil {
 		return err
 	}
