@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -38,14 +39,20 @@ func ParseDuration(s string) (time.Duration, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f < 0 {
+		// !(f >= 0) also refuses NaN, which ParseFloat accepts and which
+		// converts to a negative Duration.
+		if err != nil || !(f >= 0) {
 			break // maybe Go notation ("1m30ms"); tried below
 		}
 		d := f * float64(u.unit)
-		if d > float64(1<<63-1) {
+		// float64(1<<63-1) rounds up to 2^63, which itself overflows
+		// Duration: compare with 2^63, excluded.
+		if d >= 1<<63 {
 			return 0, fmt.Errorf("invalid duration %q: too long", s)
 		}
-		return time.Duration(d), nil
+		// Rounded, not truncated: "2.011427ms" (what Duration writes) is
+		// 2011426.9999999998 ns in floating point.
+		return time.Duration(math.Round(d)), nil
 	}
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 		return d, nil

@@ -33,6 +33,10 @@ func TestParseDuration(t *testing.T) {
 		"1ms":      time.Millisecond,
 		"7days":    7 * 24 * time.Hour,
 		"1.0weeks": 7 * 24 * time.Hour,
+		// Rounded, not truncated (2011426.9999999998 in floating point):
+		// what Duration writes must read back the same.
+		"2.011427ms":            2011427,
+		"9223372036854775295ns": 9223372036854774784, // the last float64 below 2^63
 	} {
 		got, err := ParseDuration(in)
 		if err != nil {
@@ -43,7 +47,9 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, want %v", in, got, want)
 		}
 	}
-	for _, in := range []string{"", "secs", "5", "5 fortnights", "-1secs", "abc", "5sec", "1e400secs"} {
+	for _, in := range []string{"", "secs", "5", "5 fortnights", "-1secs", "abc", "5sec", "1e400secs",
+		// NaN and 2^63 convert to negative Durations.
+		"NaNsecs", "nansecs", "9223372036854775807ns", "106751.99116730065days"} {
 		if d, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) = %v, want an error", in, d)
 		}

@@ -10,18 +10,23 @@ import (
 )
 
 // OfferedPorts lists the host ports of the task's "ports" resources, in the
-// order the task gives them (resource by resource, range by range).
+// order the task gives them (resource by resource, range by range), each
+// once: ranges of several resources (roles, reservations) or of a
+// hand-written TaskInfo may overlap, and a port handed out twice would
+// fail the second CNI port mapping. Port 0 is not a port (in a plan it
+// means "not published") and is skipped.
 func OfferedPorts(resources []mesos.Resource) []uint16 {
 	var out []uint16
+	var seen [65536]bool
 	for _, r := range resources {
 		if r.Name != "ports" || r.Ranges == nil {
 			continue
 		}
 		for _, rg := range r.Ranges.Range {
-			for p := rg.Begin; p <= rg.End && p <= 65535; p++ {
-				out = append(out, uint16(p))
-				if p == 65535 {
-					break
+			for p := max(rg.Begin, 1); p <= rg.End && p <= 65535; p++ {
+				if !seen[p] {
+					seen[p] = true
+					out = append(out, uint16(p))
 				}
 			}
 		}

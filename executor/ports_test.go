@@ -33,6 +33,15 @@ func TestOfferedPorts(t *testing.T) {
 	if got := OfferedPorts(nil); len(got) != 0 {
 		t.Fatalf("got %v", got)
 	}
+	// Overlapping ranges and resources offer a port once; port 0 is none.
+	got = OfferedPorts([]mesos.Resource{
+		portsResource([2]uint64{0, 2}, [2]uint64{31000, 31002}),
+		portsResource([2]uint64{31001, 31003}, [2]uint64{2, 2}),
+	})
+	want = []uint16{1, 2, 31000, 31001, 31002, 31003}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("overlapping: got %v, want %v", got, want)
+	}
 }
 
 func TestAssignHostPorts(t *testing.T) {

@@ -142,6 +142,8 @@ func TestBadTaskInfo(t *testing.T) {
 	}{
 		"no label":        {want: []string{`"fileName"`, `"compod.files"`}},
 		"missing file":    {label: "docker-compose.yml", want: []string{`"docker-compose.yml"`, "not in the sandbox", "URIs"}},
+		"outside sandbox": {label: "../../../etc/passwd", want: []string{`"../../../etc/passwd"`, `"fileName"`, "not inside the sandbox"}},
+		"absolute path":   {label: "/etc/passwd", want: []string{`"/etc/passwd"`, "not inside the sandbox"}},
 		"too few ports":   {files: map[string]string{"c.yml": "x"}, ports: [][2]uint64{{31000, 31000}}, want: []string{"2 port(s)", "web 80/tcp", "only 1 host port"}},
 		"invalid compose": {files: map[string]string{"c.yml": "invalid"}, ports: [][2]uint64{{31000, 31001}}, want: []string{"c.yml", `field "image"`}},
 	} {

@@ -107,29 +107,38 @@ func splitList(v string) []string {
 
 // ComposeFiles returns the absolute paths of the task's compose files (label
 // fileName or compod.files, relative to the sandbox), checking that they
-// exist.
+// exist and are inside the sandbox. The executor runs as root and whoever
+// submits a task writes the label: an absolute path, a "..", or a symlink
+// of a fetched archive must not make it read (and quote, in a parse error)
+// a host file.
 func ComposeFiles(info mesos.TaskInfo, sandbox string) ([]string, error) {
 	key, v, ok := taskLabel(info, LabelFileName, LabelFiles)
 	if !ok {
 		return nil, fmt.Errorf("task %q names no compose file: set the task label %q (or %q) to the compose files, comma-separated, relative to the sandbox (e.g. \"docker-compose.yml,docker-compose.override.yml\")",
 			info.TaskID.Value, LabelFileName, LabelFiles)
 	}
+	// os.Root resolves every path, symlinks included, without leaving the
+	// sandbox.
+	root, err := os.OpenRoot(sandbox)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	defer root.Close()
 	var files []string
 	for _, f := range splitList(v) {
-		p := f
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(sandbox, p)
+		if !filepath.IsLocal(f) {
+			return nil, fmt.Errorf("compose file %q (task label %q) is not inside the sandbox: give a path relative to the sandbox, without \"..\"", f, key)
 		}
-		fi, err := os.Stat(p)
+		fi, err := root.Stat(f)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("compose file %q (task label %q) is not in the sandbox %s: add it to the task's fetch URIs", f, key, sandbox)
 		case err != nil:
 			return nil, fmt.Errorf("compose file %q (task label %q): %w", f, key, err)
-		case fi.IsDir():
-			return nil, fmt.Errorf("compose file %q (task label %q) is a directory", f, key)
+		case !fi.Mode().IsRegular():
+			return nil, fmt.Errorf("compose file %q (task label %q) is not a regular file", f, key)
 		}
-		files = append(files, p)
+		files = append(files, filepath.Join(sandbox, f))
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("task label %q is empty: give comma-separated compose file paths", key)

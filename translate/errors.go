@@ -256,9 +256,9 @@ func (x *fileIndex) fieldInMessage(msg string) (service, field, rest string) {
 }
 
 // indexPath writes schema paths the way users index lists: "ports.0" →
-// "ports[0]".
+// "ports[0]"; compose-go also writes "ports.[0]".
 func indexPath(p string) string {
-	parts := strings.Split(p, ".")
+	parts := strings.Split(strings.ReplaceAll(p, ".[", "["), ".")
 	var b strings.Builder
 	for i, s := range parts {
 		if _, err := strconv.Atoi(s); err == nil && i > 0 {

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"math"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -32,7 +33,14 @@ func (t *translator) healthcheck(service string, hc *types.HealthCheckConfig) *H
 		StartInterval: durationOr(hc.StartInterval, defaultHealthStartInterval),
 	}
 	if hc.Retries != nil {
-		out.Retries = int(*hc.Retries)
+		// compose-go reads retries as uint64: a value past int would
+		// wrap to a negative count, which the runtime reads as "unhealthy
+		// at the first failure" instead of "practically never".
+		if *hc.Retries > math.MaxInt32 {
+			t.fail(service, "healthcheck.retries", "%d is too large (at most %d)", *hc.Retries, math.MaxInt32)
+		} else {
+			out.Retries = int(*hc.Retries)
+		}
 	}
 	for _, c := range []struct {
 		field string

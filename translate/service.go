@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path"
 	"reflect"
 	"sort"
@@ -216,10 +217,17 @@ func (t *translator) resources(s *types.ServiceConfig, spec *ServiceSpec) {
 		}
 		if lim.NanoCPUs != 0 {
 			c := cpus(float32(lim.NanoCPUs))
-			if spec.CPUs != 0 && spec.CPUs != c {
+			switch {
+			case math.IsNaN(c) || math.IsInf(c, 0):
+				// compose-go's schema check catches these in cpus but
+				// not in deploy (a string there): a NaN would reach the
+				// cgroup as no limit and make the plan unsavable as JSON.
+				t.fail(s.Name, "deploy.resources.limits.cpus", "%v is not a number of CPUs", c)
+			case spec.CPUs != 0 && spec.CPUs != c:
 				t.fail(s.Name, "deploy.resources.limits.cpus", "%g conflicts with cpus (%g): set one of them", c, spec.CPUs)
+			default:
+				spec.CPUs = c
 			}
-			spec.CPUs = c
 		}
 		if lim.Pids != 0 {
 			if spec.PidsLimit != 0 && spec.PidsLimit != lim.Pids {
@@ -231,7 +239,11 @@ func (t *translator) resources(s *types.ServiceConfig, spec *ServiceSpec) {
 	if spec.MemLimit < 0 {
 		t.fail(s.Name, "mem_limit", "must not be negative")
 	}
-	if spec.CPUs < 0 {
+	switch {
+	case math.IsNaN(spec.CPUs) || math.IsInf(spec.CPUs, 0):
+		t.fail(s.Name, "cpus", "%v is not a number of CPUs", spec.CPUs)
+		spec.CPUs = 0
+	case spec.CPUs < 0:
 		t.fail(s.Name, "cpus", "must not be negative")
 	}
 	switch {
