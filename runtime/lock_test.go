@@ -15,28 +15,9 @@ import (
 	"github.com/compod/compod/translate"
 )
 
-// slowPod is a pod whose launch takes a moment (about 1.5 s): app waits
-// for db to be healthy, and db only becomes healthy after a second.
+// slowPod is a pod whose launch takes a moment (testenv.SlowStartCompose).
 func slowPod(h *harness, pod string) *translate.PodPlan {
-	return h.compose(pod, fmt.Sprintf(`
-services:
-  db:
-    image: %[1]s
-    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 3600"]
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 100ms
-      start_period: 10s
-      start_interval: 100ms
-  app:
-    image: %[1]s
-    command: ["sleep", "3600"]
-    stop_grace_period: 1s
-    depends_on:
-      db:
-        condition: service_healthy
-`, testenv.BusyboxRef), nil)
+	return h.compose(pod, testenv.SlowStartCompose(), nil)
 }
 
 // assertRunning checks what `compod ps` and `ip netns` would show of a

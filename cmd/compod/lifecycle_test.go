@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,29 +180,8 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	}
 }
 
-// slowCompose is a pod whose launch takes a moment: app waits for db to
-// be healthy, which it is a second after it starts.
-func slowCompose() string {
-	return fmt.Sprintf(`
-services:
-  db:
-    image: %[1]s
-    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 3600"]
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 100ms
-      start_period: 10s
-      start_interval: 100ms
-  app:
-    image: %[1]s
-    command: ["sleep", "3600"]
-    stop_grace_period: 1s
-    depends_on:
-      db:
-        condition: service_healthy
-`, testenv.BusyboxRef)
-}
+// slowCompose is a pod whose launch takes a moment.
+func slowCompose() string { return testenv.SlowStartCompose() }
 
 // `down` of a pod started with `up -d` whose health probes run every
 // 100 ms stops it within its grace period and removes it, round after
