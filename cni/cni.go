@@ -423,8 +423,14 @@ func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []P
 			errs = append(errs, err)
 		}
 	}
+	// Before DEL frees them: the addresses whose firewall rules DEL
+	// cannot remove (no cached result of an interrupted ADD).
+	orphanIPs := n.orphanFirewallIPs(podID)
 	if err := n.cni.DelNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, ports)); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL from network %q (%s): %w", n.list.Name, n.file, err))
+	}
+	if err := removeFirewallRules(orphanIPs); err != nil {
+		errs = append(errs, err)
 	}
 	if err := teardownIPMasq(n.list, podID); err != nil {
 		errs = append(errs, err)

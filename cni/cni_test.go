@@ -425,3 +425,40 @@ func TestRemoveUnplugsVethOfHeldNetNS(t *testing.T) {
 	holder.Close()
 	before.AssertNoLeak(t, cnitest.Snapshot(t, stateDir, pinDir))
 }
+
+// A compod killed during ADD leaves no cached result: DEL then cannot tell
+// the firewall plugin the pod's address, and its CNI-FORWARD rules stayed
+// (seen after `up` was SIGKILLed mid-launch). Remove finds the address in
+// host-local's reservations and removes them.
+func TestRemoveWithoutCachedResult(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
+	before := cnitest.Snapshot(t, stateDir, pinDir)
+	n := newNetwork(t, stateDir)
+	path := pin(t, pinDir, "nocache")
+	id := podID(t)
+	att, err := n.Setup(ctx, id, path, nil)
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	results, _ := filepath.Glob(filepath.Join(stateDir, "cni", "cache", "results", "*"+id+"*"))
+	if len(results) == 0 {
+		t.Fatalf("no cached result for %s under %s", id, stateDir)
+	}
+	for _, r := range results {
+		if err := os.Remove(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Remove(ctx, id, path, nil); err != nil {
+		t.Fatalf("Remove without a cached result: %v", err)
+	}
+	if out, _ := exec.Command("iptables", "-w", "-S", "CNI-FORWARD").Output(); strings.Contains(string(out), att.IP+"/32") {
+		t.Errorf("firewall rules for %s left:\n%s", att.IP, out)
+	}
+	if err := cni.ReleaseNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	before.AssertNoLeak(t, cnitest.Snapshot(t, stateDir, pinDir))
+}
