@@ -25,7 +25,7 @@ func (e *Engine) taskIO(pod, name string, tty bool) cio.Creator {
 }
 
 // signalAndWait sends sig to a running task and waits for it to exit;
-// when grace passes first, it SIGKILLs every process of the container. The
+// when grace passes first, it SIGKILLs the container (killAndWait). The
 // task itself stays, so its exit status can still be read.
 func signalAndWait(ctx context.Context, ctr client.Container, sig syscall.Signal, grace time.Duration) error {
 	task, err := ctr.Task(ctx, nil)
@@ -44,19 +44,28 @@ func signalAndWait(ctx context.Context, ctr client.Container, sig syscall.Signal
 	if err != nil {
 		return err
 	}
-	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+	if exited, err := signalWithin(ctx, task, waitC, sig, grace); exited || err != nil {
 		return err
 	}
-	timer := time.NewTimer(grace)
+	return killAndWait(ctx, task, waitC)
+}
+
+// signalWithin sends sig to the task and waits up to d for its exit on
+// waitC; it reports whether the task exited.
+func signalWithin(ctx context.Context, task client.Task, waitC <-chan client.ExitStatus, sig syscall.Signal, d time.Duration) (bool, error) {
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return false, err
+	}
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-waitC:
-		return nil
+		return true, nil
 	case <-timer.C:
+		return false, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
-	return killAndWait(ctx, task, waitC)
 }
 
 // killInitGrace is how long killAndWait gives a SIGKILLed service's init
@@ -72,17 +81,8 @@ const killInitGrace = 2 * time.Second
 // service running; it is only the fallback, for a service whose init
 // survives.
 func killAndWait(ctx context.Context, task client.Task, waitC <-chan client.ExitStatus) error {
-	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+	if exited, err := signalWithin(ctx, task, waitC, syscall.SIGKILL, killInitGrace); exited || err != nil {
 		return err
-	}
-	timer := time.NewTimer(killInitGrace)
-	defer timer.Stop()
-	select {
-	case <-waitC:
-		return nil
-	case <-timer.C:
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		return err
