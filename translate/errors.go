@@ -187,13 +187,18 @@ func (x *fileIndex) wrapComposeError(err error) error {
 	if rest, ok := strings.CutPrefix(msg, "decoding failed due to the following error(s):"); ok {
 		msg = strings.TrimSpace(rest)
 	}
+	bad, isInterpolation := badInterpolation(msg)
 	service, field, msg := x.fieldInMessage(msg)
+	if isInterpolation {
+		msg = fmt.Sprintf("invalid interpolation in %q: write a literal $ as $$", bad)
+	}
 	if strings.Contains(field, "[]") {
 		// A list item without its index: find the item by its value.
-		if _, svc, fld, _, ok := x.locateValue(msg); ok && svc == service && fieldKey(fld) == fieldKey(field) {
+		if fld, ok := x.locateItem(service, field, msg, bad); ok {
 			field = fld
 		} else {
-			field = strings.ReplaceAll(field, ".[]", "[]")
+			// Name the list the item is in, never an index no one can find.
+			field = strings.TrimSuffix(field[:strings.Index(field, "[]")], ".")
 		}
 	}
 	if service == "" {
@@ -220,6 +225,43 @@ func (x *fileIndex) wrapComposeError(err error) error {
 		}
 	}
 	return &Error{File: file, Service: service, Field: field, Msg: msg, Err: err}
+}
+
+// badInterpolation returns the value compose-go could not interpolate,
+// from its message "invalid interpolation format for <path>.\nYou may need
+// to escape any $ with another $.\n<value>".
+func badInterpolation(msg string) (string, bool) {
+	if !strings.Contains(msg, "invalid interpolation format for ") {
+		return "", false
+	}
+	i := strings.LastIndex(msg, "\n")
+	if i < 0 {
+		return "", false
+	}
+	return msg[i+1:], true
+}
+
+// locateItem finds the index of the list item a message names only as
+// "[]" (field "ports[]"): by the exact value compose-go quoted when it
+// quoted one, else by the message's last word; only an item of the same
+// field of the same service counts.
+func (x *fileIndex) locateItem(service, field, msg, value string) (string, bool) {
+	if value != "" {
+		for i := len(x.files) - 1; i >= 0; i-- {
+			node := x.services[i][service][fieldKey(field)]
+			if node == nil {
+				continue
+			}
+			if fld, v, ok := findScalar(node, fieldKey(field), value); ok && v == value {
+				return fld, true
+			}
+		}
+		return "", false
+	}
+	if _, svc, fld, _, ok := x.locateValue(msg); ok && svc == service && fieldKey(fld) == fieldKey(field) {
+		return fld, true
+	}
+	return "", false
 }
 
 // pathSegRe matches a field path after "services.<name>." in compose-go's
