@@ -3,7 +3,7 @@ GO ?= go
 export COMPOD_TEST_CONTAINERD ?= /run/compod-test/containerd.sock
 export COMPOD_TEST_REGISTRY ?= 127.0.0.1:5000
 
-.PHONY: all pause build setup test fuzz bench soak demo mesos-e2e clean
+.PHONY: all pause build setup lint test fuzz bench soak demo mesos-e2e clean
 
 all: build
 
@@ -22,21 +22,29 @@ build:
 setup:
 	hack/setup.sh
 
+# Every test runs under the race detector (the integration tests too: the
+# engine runs in the test process, so its supervisors, probes and locks
+# are checked against real containerd events).
 # The private containerd and registry are stopped at the end whatever the
 # outcome; then the fuzz targets run (they need neither). The exit code is
 # go test's, else the fuzzers'. Packages run one at a time (-p 1):
 # integration tests check the whole host for leaks (containers, netns,
 # iptables, cgroups) and one of them restarts containerd.
-test: setup
-	$(GO) vet ./...
+test: setup lint
 	status=0; \
 	{ hack/containerd.sh start && hack/registry.sh start && \
-	  $(GO) test -p 1 -count=1 -timeout 60m ./...; } || status=$$?; \
+	  $(GO) test -race -p 1 -count=1 -timeout 75m ./...; } || status=$$?; \
 	hack/registry.sh stop || true; \
 	hack/containerd.sh stop || true; \
 	fuzz=0; GO='$(GO)' FUZZTIME=$(FUZZTIME) hack/fuzz.sh $(FUZZ_PKGS) || fuzz=$$?; \
 	[ $$status -ne 0 ] || status=$$fuzz; \
 	exit $$status
+
+# go vet and staticcheck (version pinned here, fetched by go run).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # Every fuzz target (func FuzzX) of FUZZ_PKGS runs for FUZZTIME (see
 # hack/fuzz.sh; make test runs them after the tests). Longer runs:

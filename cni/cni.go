@@ -218,6 +218,10 @@ func loadConfFile(file, fix string) (*libcni.NetworkConfigList, error) {
 			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
 		}
 	} else {
+		// A single-plugin .conf is deprecated by the CNI spec but still
+		// what many hosts' net.d holds (containerd's CRI reads it too):
+		// operators' networks are taken as they are.
+		//lint:ignore SA1019 see above
 		conf, err := libcni.ConfFromFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
@@ -225,6 +229,7 @@ func loadConfFile(file, fix string) (*libcni.NetworkConfigList, error) {
 		if conf.Network.Type == "" {
 			return nil, fmt.Errorf("loading CNI config %s: no plugin \"type\" (a conflist needs the .conflist extension): %s", file, fix)
 		}
+		//lint:ignore SA1019 see above
 		if list, err = libcni.ConfListFromConf(conf); err != nil {
 			return nil, fmt.Errorf("loading CNI config %s: %w: %s", file, err, fix)
 		}

@@ -8,7 +8,6 @@ package executor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -346,6 +345,3 @@ func (x *Executor) setSubscribed(v bool) {
 		x.kickSender()
 	}
 }
-
-// errorf is fmt.Errorf for messages.
-var errorf = fmt.Errorf

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what compod's tests and demo need from Debian, only when missing:
 # containerd, runc, CNI plugins, iptables, iproute2, busybox-static,
-# docker-registry. It never starts system services: a policy-rc.d that
+# docker-registry, gcc (for the race detector). It never starts system services: a policy-rc.d that
 # refuses every start is in place while apt runs. If a package's
 # maintainer script did start a system containerd or registry, it is left
 # alone; tests use only the private daemons of hack/containerd.sh and
@@ -22,6 +22,9 @@ declare -A want=(
   [iproute2]=/usr/sbin/ip
   [busybox-static]=/bin/busybox
   [docker-registry]=/usr/bin/docker-registry
+  # go test -race needs cgo: a C compiler and libc's headers.
+  [gcc]=/usr/bin/gcc
+  [libc6-dev]=/usr/include/stdio.h
 )
 missing=()
 for pkg in "${!want[@]}"; do

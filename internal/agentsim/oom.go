@@ -47,18 +47,15 @@ func (e *Executor) watchOOM() error {
 		defer ctl.Close()
 		defer unix.Close(efd)
 		buf := make([]byte, 8)
-		for {
-			if _, err := unix.Read(efd, buf); err != nil {
-				return
-			}
-			if _, err := os.Stat(dir); err != nil {
-				return // the cgroup is gone: the container was destroyed
-			}
-			// Like the isolator, any notification of a live cgroup is
-			// the limitation (its counters may already be back to 0).
-			e.memoryLimitation(dir)
+		if _, err := unix.Read(efd, buf); err != nil {
 			return
 		}
+		if _, err := os.Stat(dir); err != nil {
+			return // the cgroup is gone: the container was destroyed
+		}
+		// Like the isolator, any notification of a live cgroup is the
+		// limitation (its counters may already be back to 0).
+		e.memoryLimitation(dir)
 	}()
 	return nil
 }

@@ -130,24 +130,6 @@ func mesosCgroups(containerID string) map[string]string {
 	return out
 }
 
-// mountPoints are the mount points process pid sees (nil if unknown).
-func mountPoints(pid int) map[string]bool {
-	if pid <= 0 {
-		return nil
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-	if err != nil {
-		return nil
-	}
-	out := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 {
-			out[f[4]] = true
-		}
-	}
-	return out
-}
-
 // waitCgroupGone waits until no /mesos/<container-id> cgroup is left in
 // the hierarchies the agent sees (agentMounts; nil: every hierarchy). What
 // is left in hierarchies hidden from the agent (and so from its executors:
