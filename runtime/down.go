@@ -246,8 +246,9 @@ func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.Ser
 	if err != nil {
 		return fmt.Errorf("service %q: loading container: %w", svc.Name, err)
 	}
-	sig, err := translate.ParseSignal(svc.StopSignal)
+	sig, err := stopSignal(ctx, ctr, svc)
 	if err != nil {
+		e.log.Warn("stop signal unknown, sending SIGTERM", "pod", pod, "service", svc.Name, "error", err)
 		sig = syscall.SIGTERM
 	}
 	grace := svc.StopGracePeriod
@@ -263,6 +264,16 @@ func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.Ser
 	}
 	e.log.Info("service stopped", "pod", pod, "service", svc.Name, "elapsed", time.Since(start))
 	return nil
+}
+
+// stopSignal is the service's stop_signal, else its image's STOPSIGNAL
+// (recorded on the container when it was created), else SIGTERM: docker's
+// order.
+func stopSignal(ctx context.Context, ctr client.Container, svc *translate.ServiceSpec) (syscall.Signal, error) {
+	if svc.StopSignal != "" {
+		return translate.ParseSignal(svc.StopSignal)
+	}
+	return client.GetStopSignal(ctx, ctr, syscall.SIGTERM)
 }
 
 // podContainers lists the containers labelled with the pod's name.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compod/compod/internal/imagebuild"
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
 )
@@ -267,4 +268,52 @@ func wantErr(t *testing.T, err error, parts ...string) {
 			t.Errorf("error %q does not mention %q", err, p)
 		}
 	}
+}
+
+// The image's STOPSIGNAL is what stops a service whose compose file names
+// no stop_signal (docker's order: stop_signal, STOPSIGNAL, SIGTERM).
+func TestImageStopSignal(t *testing.T) {
+	h := newHarness(t)
+	// testapp that exits on SIGINT and, with -ignore-sigterm, not on SIGTERM.
+	const ref = "compod.test/testapp-stopsignal:1"
+	archive, err := testenv.TestappArchive(ref, testenv.BuildBinary(t, "./test/testapp"),
+		func(c *imagebuild.Config) { c.StopSignal = "SIGINT" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagebuild.Import(h.ctx, h.client, ref, archive); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.client.ImageService().Delete(h.ctx, ref) })
+
+	for _, tt := range []struct {
+		pod, stopSignal string
+		wantSlow        bool // stopped only by SIGKILL at the end of the grace
+	}{
+		{pod: "stopsig-image", wantSlow: false},
+		{pod: "stopsig-compose", stopSignal: "    stop_signal: SIGTERM\n", wantSlow: true},
+	} {
+		const grace = 2 * time.Second
+		plan := h.compose(tt.pod, fmt.Sprintf(`
+services:
+  app:
+    image: %s
+    command: ["-ignore-sigterm", "-listen", ":8084"]
+    stop_grace_period: 2s
+%s`, ref, tt.stopSignal), nil)
+		h.up(plan)
+		waitFor(t, 10*time.Second, "testapp listening", func() (bool, string) {
+			out := h.logsOf(tt.pod, "app")
+			return strings.Contains(out, "listening"), out
+		})
+		start := time.Now()
+		if err := h.eng.Down(h.ctx, tt.pod, runtime.DownOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		if slow := took >= grace; slow != tt.wantSlow {
+			t.Errorf("%s: down took %v (grace %v); want stopped by the grace's SIGKILL: %v", tt.pod, took, grace, tt.wantSlow)
+		}
+	}
+	h.assertNoLeak()
 }

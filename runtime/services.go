@@ -127,6 +127,9 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 		client.WithNewSnapshot(id, img),
 		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(labels),
+		// After the labels (which replace the map): the image's
+		// STOPSIGNAL, used when the compose file names no stop_signal.
+		client.WithImageStopSignal(img, "SIGTERM"),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating container %s: %w", svc.Name, id, err)

@@ -221,7 +221,8 @@ func checkPlan(t *testing.T, plan *PodPlan) {
 			}
 		}
 		placed[s.Name] = true
-		if _, err := ParseSignal(s.StopSignal); err != nil || s.StopSignal == "" {
+		// Empty: the image's STOPSIGNAL applies (runtime).
+		if _, err := ParseSignal(s.StopSignal); err != nil {
 			t.Fatalf("service %q: stop signal %q: %v", s.Name, s.StopSignal, err)
 		}
 		if s.StopGracePeriod < 0 {

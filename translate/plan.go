@@ -53,8 +53,9 @@ type ServiceSpec struct {
 	User       string            `json:"user,omitempty"`
 	Mounts     []MountSpec       `json:"mounts,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
-	// StopSignal is the signal name ("SIGTERM" when unset).
-	StopSignal      string        `json:"stopSignal"`
+	// StopSignal is the compose stop_signal's canonical name; empty when
+	// unset: the image's STOPSIGNAL applies, else SIGTERM.
+	StopSignal      string        `json:"stopSignal,omitempty"`
 	StopGracePeriod time.Duration `json:"stopGracePeriod"`
 	DependsOn       []Dependency  `json:"dependsOn,omitempty"`
 	Ports           []PortMapping `json:"ports,omitempty"`

@@ -60,7 +60,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	spec.CapDrop = t.capabilities(name, "cap_drop", s.CapDrop)
 	spec.PullPolicy = t.pullPolicy(name, s.PullPolicy)
 
-	spec.StopSignal = "SIGTERM"
+	// Unset stays empty: the runtime then uses the image's STOPSIGNAL.
 	if s.StopSignal != "" {
 		sig, err := normalizeSignal(s.StopSignal)
 		if err != nil {

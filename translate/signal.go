@@ -3,9 +3,9 @@ package translate
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/moby/sys/signal"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,12 +22,8 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		}
 		return syscall.Signal(n), nil
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
+	sig, err := signal.ParseSignal(s)
+	if err != nil {
 		return 0, fmt.Errorf("unknown signal %q: use a signal name such as SIGTERM or SIGINT, or a number", s)
 	}
 	return sig, nil

@@ -51,6 +51,7 @@ type Config struct {
 	User         string
 	ExposedPorts []string // "8080" (tcp) or "53/udp"
 	Labels       map[string]string
+	StopSignal   string // e.g. "SIGINT"; empty: none (runtimes send SIGTERM)
 	Healthcheck  *HealthConfig
 }
 
@@ -113,6 +114,7 @@ func Archive(ref string, files []File, cfg Config) ([]byte, error) {
 				Cmd:          cfg.Cmd,
 				WorkingDir:   cfg.WorkingDir,
 				Labels:       cfg.Labels,
+				StopSignal:   cfg.StopSignal,
 			},
 			Healthcheck: cfg.Healthcheck,
 		},

@@ -94,8 +94,9 @@ func BusyboxArchive(ref string) ([]byte, error) {
 }
 
 // TestappArchive builds the testapp image from a static testapp binary:
-// /testapp is the entrypoint.
-func TestappArchive(ref, binary string) ([]byte, error) {
+// /testapp is the entrypoint. edit, if any, changes the image's config
+// (a test's own variant of the image).
+func TestappArchive(ref, binary string, edit ...func(*imagebuild.Config)) ([]byte, error) {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, err
@@ -104,10 +105,14 @@ func TestappArchive(ref, binary string) ([]byte, error) {
 		return nil, err
 	}
 	files := append(baseFiles(), imagebuild.File{Path: "/testapp", Mode: 0o755, Data: data})
-	return imagebuild.Archive(ref, files, imagebuild.Config{
+	cfg := imagebuild.Config{
 		Entrypoint:   []string{"/testapp"},
 		ExposedPorts: []string{"8080/tcp"},
-	})
+	}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	return imagebuild.Archive(ref, files, cfg)
 }
 
 // baseFiles are the files every test image has.
