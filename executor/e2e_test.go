@@ -504,6 +504,10 @@ func testLaunchKill(t *testing.T, e *e2e) {
 			t.Errorf("sandbox: %v", err)
 		}
 	}
+	// The plan holds the services' environment: private to the executor.
+	if fi, err := os.Stat(filepath.Join(ex.Sandbox(), PlanFile)); err == nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("sandbox %s has mode %v, want 0600", PlanFile, fi.Mode().Perm())
+	}
 	e.assertInExecutorCgroup(ex, pod)
 
 	grace := 2 * time.Second

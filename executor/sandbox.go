@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/continuity"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/compod/compod/runtime"
@@ -213,22 +214,20 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 		return nil, err
 	}
 	applyHostPorts(plan, assigned)
-	if err := writeJSON(sandbox, PlanFile, plan); err != nil {
+	// The plan holds the services' environment, often secrets: only the
+	// executor's user reads it (the agent serves sandbox files as root).
+	if err := writeJSON(sandbox, PlanFile, plan, 0o600); err != nil {
 		t.log.Warn("writing the pod plan to the sandbox", "err", err)
 	}
 	return plan, nil
 }
 
-func writeJSON(dir, name string, v any) error {
+func writeJSON(dir, name string, v any, mode os.FileMode) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
+	return continuity.AtomicWriteFile(filepath.Join(dir, name), append(data, '\n'), mode)
 }
 
 // logLink is one service log file made visible in the sandbox.

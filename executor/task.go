@@ -438,7 +438,7 @@ func (t *task) afterUp(plan *translate.PodPlan, rec *runtime.PodRecord) {
 	t.mu.Lock()
 	t.labels, t.netinfo, t.links = labels, netinfo, links
 	t.mu.Unlock()
-	if err := writeJSON(t.x.o.Env.Sandbox, PortsFile, rec.Ports); err != nil {
+	if err := writeJSON(t.x.o.Env.Sandbox, PortsFile, rec.Ports, 0o644); err != nil {
 		t.log.Warn("writing the port mapping to the sandbox", "err", err)
 	}
 }
