@@ -55,7 +55,11 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 // run executes the command line args and returns the exit code: 0, the
 // failing service's code (up), 2 for a usage error, 1 for any other error.
 func run(ctx context.Context, args []string) int {
-	root, started := newRootCommand()
+	root, _ := newCommandTree()
+	// Errors before a command's own code runs are cobra's: an unknown
+	// command or flag, a bad flag value, wrong arguments.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	var ee exitError
@@ -65,9 +69,7 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ue) || !*started:
-		// Errors before the command ran are cobra's: an unknown command
-		// or flag, a bad flag value, wrong arguments.
+	case errors.As(err, &ue) || !started:
 		fmt.Fprintf(os.Stderr, "%s: %v\nSee '%s --help'.\n", cmd.CommandPath(), err, cmd.CommandPath())
 		return 2
 	}
@@ -75,11 +77,10 @@ func run(ctx context.Context, args []string) int {
 	return 1
 }
 
-// newRootCommand builds the command tree; *started becomes true when a
-// command's own code begins to run (its flags and arguments were fine).
-func newRootCommand() (*cobra.Command, *bool) {
+// newCommandTree builds the commands, with the global settings their
+// flags fill in.
+func newCommandTree() (*cobra.Command, *globals) {
 	g := newGlobals()
-	started := new(bool)
 	root := &cobra.Command{
 		Use:   "compod",
 		Short: "compod runs a Docker Compose pod on containerd",
@@ -96,10 +97,9 @@ its environment variable when that is set.`,
 			cmd.Help()
 			return exitError{2}
 		},
-		PersistentPreRun: func(*cobra.Command, []string) { *started = true },
-		SilenceErrors:    true,
-		SilenceUsage:     true,
-		Version:          versionString(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       versionString(),
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().AddFlagSet(g.flags)
@@ -114,7 +114,7 @@ its environment variable when that is set.`,
 		newVersionCommand(),
 		newSuperviseCommand(g),
 	)
-	return root, started
+	return root, g
 }
 
 // noArgs refuses positional arguments.
