@@ -45,3 +45,14 @@ func parse(t *testing.T, args ...string) (string, *globals) {
 	}
 	return cmd.Name(), g
 }
+
+// The executor lets its config file fill in the global settings that were
+// not given on the command line, before or after the command.
+func TestGivenGlobals(t *testing.T) {
+	for _, args := range [][]string{{"--address=/a.sock", "executor"}, {"executor", "--address", "/a.sock"}} {
+		_, g := parse(t, args...)
+		if !g.given("address") || g.given("namespace") || g.given("state-dir") {
+			t.Errorf("%q: given address %v, namespace %v, state-dir %v; want only address", args, g.given("address"), g.given("namespace"), g.given("state-dir"))
+		}
+	}
+}
