@@ -59,6 +59,10 @@ type Engine struct {
 
 	ownMu sync.Mutex
 	owned map[string]*os.File // owner locks this process holds (owner.go)
+
+	// containerdErr is why an engine of OpenStateDir has no client
+	// (stateview.go); nil for an engine of New.
+	containerdErr error
 }
 
 // Option configures an Engine.
@@ -114,6 +118,39 @@ func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 // its plugins looked for, when a pod is started (Up), not here: `ps`,
 // `logs` and `down` work without the plugins.
 func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
+	e, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := mkdirMode(e.podsDir(), modePodDir); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	c, err := dial(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	e.hostHelper = e.hostHelperMode == HostHelperAlways
+	if e.hostHelperMode == HostHelperAuto {
+		shared, err := SharesContainerdNamespaces(address)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		e.hostHelper = !shared
+	}
+	if hs, err := cgroups.Hierarchies(); err == nil && len(hs) > 0 {
+		e.cgroupsVisible = true
+	}
+	if e.hostHelper {
+		e.log.Info("compod does not share containerd's mount and network namespaces: pod networks are set up by the host helper")
+	}
+	e.client = c
+	return e, nil
+}
+
+// configure applies the defaults and opts and checks them; it touches
+// neither the host nor containerd.
+func configure(opts []Option) (*Engine, error) {
 	e := &Engine{
 		namespace:    DefaultNamespace,
 		stateDir:     DefaultStateDir,
@@ -146,9 +183,11 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	if e.cniConfig.StateDir == "" {
 		e.cniConfig.StateDir = e.stateDir
 	}
-	if err := mkdirMode(e.podsDir(), modePodDir); err != nil {
-		return nil, fmt.Errorf("creating state dir: %w", err)
-	}
+	return e, nil
+}
+
+// dial connects to containerd at address and checks that it answers.
+func dial(ctx context.Context, address string) (*client.Client, error) {
 	if _, err := os.Stat(strings.TrimPrefix(address, "unix://")); err != nil {
 		return nil, fmt.Errorf("connecting to containerd: no socket at %s (is containerd running? set --address or CONTAINERD_ADDRESS)", address)
 	}
@@ -166,23 +205,7 @@ func New(ctx context.Context, address string, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w (is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
 	}
-	e.hostHelper = e.hostHelperMode == HostHelperAlways
-	if e.hostHelperMode == HostHelperAuto {
-		shared, err := SharesContainerdNamespaces(address)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		e.hostHelper = !shared
-	}
-	if hs, err := cgroups.Hierarchies(); err == nil && len(hs) > 0 {
-		e.cgroupsVisible = true
-	}
-	if e.hostHelper {
-		e.log.Info("compod does not share containerd's mount and network namespaces: pod networks are set up by the host helper")
-	}
-	e.client = c
-	return e, nil
+	return c, nil
 }
 
 // Close stops supervising pods (they keep running), lets go of the pods it
@@ -204,6 +227,9 @@ func (e *Engine) Close() error {
 		delete(e.owned, p)
 	}
 	e.ownMu.Unlock()
+	if e.client == nil { // a state-dir view (OpenStateDir)
+		return nil
+	}
 	return e.client.Close()
 }
 

@@ -79,6 +79,9 @@ func (e *Engine) readRecord(pod string) (*PodRecord, error) {
 // records returns every pod record of this engine's namespace, by name.
 func (e *Engine) records() ([]*PodRecord, error) {
 	entries, err := os.ReadDir(e.podsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no pod was ever started with this state dir
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}

@@ -45,8 +45,14 @@ func (c *cli) env() []string {
 // run runs compod and returns stdout, stderr and the exit code.
 func (c *cli) run(args ...string) (string, string, int) {
 	c.t.Helper()
+	return c.runEnv(c.env(), args...)
+}
+
+// runEnv is run with the environment env.
+func (c *cli) runEnv(env []string, args ...string) (string, string, int) {
+	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env, cmd.Dir = c.env(), c.dir
+	cmd.Env, cmd.Dir = env, c.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -2,27 +2,49 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
 
-func cmdDown(ctx context.Context, args []string) error {
-	var g globals
-	var files stringList
-	fs := newFlags("down", &g)
-	project := fs.String("p", "", "pod (project) name")
-	fs.StringVar(project, "project-name", "", "pod (project) name")
-	fs.Var(&files, "f", "compose file, to take the pod name from (repeatable)")
-	timeout := fs.Int("t", -1, "seconds to wait for each service to stop before SIGKILL (default: its stop_grace_period)")
-	fs.IntVar(timeout, "timeout", -1, "same as -t")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return errors.Join(errUsage, err)
+func newDownCommand(g *globals) *cobra.Command {
+	var files []string
+	var project string
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "down [flags]",
+		Short: "Stop a pod and remove it: containers, network, records and logs",
+		Long: `Stop a pod (each service's stop signal, then SIGKILL after its grace
+period) and remove it: containers, network namespace, CNI attachment,
+cgroups, its records and logs. The pod is named by -p, or by the compose
+files as up would name it.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts runtime.DownOptions
+			if cmd.Flags().Changed("timeout") {
+				if timeout < 0 {
+					return usagef("--timeout %d: want seconds, 0 or more", timeout)
+				}
+				d := time.Duration(timeout) * time.Second
+				opts.Timeout = &d
+			}
+			return runDown(cmd.Context(), g, project, files, opts)
+		},
 	}
-	name, err := podName(ctx, *project, files)
+	f := cmd.Flags()
+	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
+	f.StringArrayVarP(&files, "file", "f", nil, "compose file, to take the pod name from (repeatable)")
+	f.IntVarP(&timeout, "timeout", "t", 0, "seconds to wait for each service to stop before SIGKILL (default: its stop_grace_period)")
+	completePods(cmd, g)
+	return cmd
+}
+
+func runDown(ctx context.Context, g *globals, project string, files []string, opts runtime.DownOptions) error {
+	name, err := podName(ctx, project, files)
 	if err != nil {
 		return err
 	}
@@ -31,11 +53,6 @@ func cmdDown(ctx context.Context, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	var opts runtime.DownOptions
-	if *timeout >= 0 {
-		d := time.Duration(*timeout) * time.Second
-		opts.Timeout = &d
-	}
 	if err := eng.Down(ctx, name, opts); err != nil {
 		return err
 	}

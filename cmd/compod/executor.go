@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/compod/compod/cgroups"
 	"github.com/compod/compod/executor"
@@ -24,25 +24,41 @@ import (
 // when it exists) and the global flags; a flag given on the command line
 // wins over the config file, which wins over the CONTAINERD_*/COMPOD_*
 // environment and the defaults. See docs/mesos.md.
-func cmdExecutor(ctx context.Context, args []string) error {
-	var g globals
-	fs := newFlags("executor", &g)
-	configPath := fs.String("config", envOr("COMPOD_CONFIG", ""), "config file, YAML or JSON (default "+executor.DefaultConfigFile+" when it exists)")
-	if err := fs.Parse(args); err != nil {
-		return errors.Join(errUsage, err)
+func newExecutorCommand(g *globals) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "executor [flags]",
+		Short: "Run as a Mesos executor (started by the Mesos agent; see docs/mesos.md)",
+		Long: `Run compod as a Mesos custom executor: the agent starts it as
+ExecutorInfo.command. Settings come from the agent's MESOS_* environment, the
+config file and the global flags: a flag given on the command line wins over
+the config file, which wins over the CONTAINERD_*/COMPOD_* environment and
+the defaults. See docs/mesos.md.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runExecutor(cmd.Context(), g, configPath)
+		},
 	}
-	if fs.NArg() > 0 {
-		return errors.Join(errUsage, fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
+	cmd.Flags().StringVar(&configPath, "config", envOr("COMPOD_CONFIG", ""), "config file, YAML or JSON (env COMPOD_CONFIG; default "+executor.DefaultConfigFile+" when it exists)")
+	return cmd
+}
+
+// runExecutor runs compod as a Mesos custom executor (the agent starts it
+// as ExecutorInfo.command). Settings: the agent's MESOS_* environment, the
+// config file (--config, else $COMPOD_CONFIG, else /etc/compod/executor.yaml
+// when it exists) and the global flags; a flag given on the command line
+// wins over the config file, which wins over the CONTAINERD_*/COMPOD_*
+// environment and the defaults. See docs/mesos.md.
+func runExecutor(ctx context.Context, g *globals, configPath string) error {
 	env, err := executor.EnvFromOS()
 	if err != nil {
 		return err
 	}
-	fc, err := loadExecutorConfig(*configPath)
+	fc, err := loadExecutorConfig(configPath)
 	if err != nil {
 		return err
 	}
-	applyExecutorConfig(fs, &g, fc)
+	applyExecutorConfig(g, fc)
 
 	log, err := g.logger()
 	if err != nil {
@@ -135,11 +151,9 @@ func loadExecutorConfig(path string) (executor.FileConfig, error) {
 
 // applyExecutorConfig puts the config file's settings into the global
 // flags that were not given on the command line.
-func applyExecutorConfig(fs *flag.FlagSet, g *globals, fc executor.FileConfig) {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+func applyExecutorConfig(g *globals, fc executor.FileConfig) {
 	set := func(flag string, dst *string, v string) {
-		if v != "" && !given[flag] {
+		if v != "" && !g.given(flag) {
 			*dst = v
 		}
 	}

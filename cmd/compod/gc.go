@@ -3,39 +3,48 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/compod/compod/runtime"
 )
 
-// cmdGC is `compod gc`: it removes the pods whose owner is gone (a killed
-// `up`, a pod kept after a foreground `up` ended, a dead executor's pod),
-// never a live one; --dry-run only lists them.
-func cmdGC(ctx context.Context, args []string) error {
-	var g globals
-	fs := newFlags("gc", &g)
-	dryRun := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
-	format := fs.String("format", "table", "table or json")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return errors.Join(errUsage, err)
+func newGCCommand(g *globals) *cobra.Command {
+	var dryRun bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "gc [flags]",
+		Short: "Remove the pods whose owner is gone, never a live one",
+		Long: `Remove the pods whose owner is gone: what a killed up left, a pod kept
+after a foreground up ended, a dead executor's pod. A live pod (its up, its
+supervisor or its executor runs) is never touched; --dry-run only lists.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			return runGC(cmd.Context(), g, dryRun, format)
+		},
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("gc takes no arguments, got %q (usage: compod gc [--dry-run] [--format table|json])", pos)
-	}
-	if *format != "table" && *format != "json" {
-		return fmt.Errorf("--format %q: want table or json", *format)
-	}
+	f := cmd.Flags()
+	f.BoolVar(&dryRun, "dry-run", false, "list what would be removed, remove nothing")
+	f.StringVar(&format, "format", "table", "output format: table or json")
+	return cmd
+}
+
+// runGC is `compod gc`: it removes the pods whose owner is gone, never a
+// live one; dryRun only lists them.
+func runGC(ctx context.Context, g *globals, dryRun bool, format string) error {
 	eng, err := g.engine(ctx)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	pods, gcErr := eng.GC(ctx, runtime.GCOptions{DryRun: *dryRun})
-	if *format == "json" {
+	pods, gcErr := eng.GC(ctx, runtime.GCOptions{DryRun: dryRun})
+	if format == "json" {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if pods == nil {
@@ -55,7 +64,7 @@ func cmdGC(ctx context.Context, args []string) error {
 	for _, p := range pods {
 		action := "removed"
 		switch {
-		case *dryRun:
+		case dryRun:
 			action = "would remove"
 		case !p.Removed:
 			action = "failed: " + p.Error

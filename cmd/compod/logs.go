@@ -2,41 +2,59 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/compod/compod/runtime"
 )
 
-func cmdLogs(ctx context.Context, args []string) error {
-	var g globals
-	fs := newFlags("logs", &g)
-	project := fs.String("p", "", "pod (project) name")
-	follow := fs.Bool("f", false, "follow the output")
-	fs.BoolVar(follow, "follow", false, "follow the output")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return errors.Join(errUsage, err)
+func newLogsCommand(g *globals) *cobra.Command {
+	var project string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs -p NAME [SERVICE] [flags]",
+		Short: "Print a pod's service output",
+		Long: `Print a pod's service output (stdout and stderr, interleaved by line),
+every service's prefixed with its name, or one service's. logs reads the
+files in the state dir: it works after the services or compod have exited,
+and while containerd is down.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("one service at most, got %q", args)
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 || project == "" {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return serviceNames(context.Background(), g, project), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if project == "" {
+				return usagef("give the pod: compod logs -p NAME [SERVICE]")
+			}
+			// Only files are read: containerd is not asked.
+			eng, err := g.stateView(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			opts := runtime.LogOptions{Follow: follow, Prefix: len(args) == 0}
+			if len(args) == 1 {
+				opts.Service = args[0]
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return eng.Logs(ctx, project, opts, os.Stdout)
+		},
 	}
-	if *project == "" {
-		return errors.Join(errUsage, fmt.Errorf("give the pod: compod logs -p NAME [SERVICE]"))
-	}
-	if len(pos) > 1 {
-		return errors.Join(errUsage, fmt.Errorf("one service at most, got %v", pos))
-	}
-	eng, err := g.engine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	opts := runtime.LogOptions{Follow: *follow, Prefix: len(pos) == 0}
-	if len(pos) == 1 {
-		opts.Service = pos[0]
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return eng.Logs(ctx, *project, opts, os.Stdout)
+	f := cmd.Flags()
+	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
+	f.BoolVarP(&follow, "follow", "f", false, "follow the output")
+	completePods(cmd, g)
+	return cmd
 }

@@ -6,38 +6,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/compod/compod/runtime"
 )
 
-const usage = `compod runs a Docker Compose pod on containerd.
-
-Usage:
-  compod up     -f FILE [-f FILE ...] [-p NAME] [--env-file F] [--profile P] [--pull missing|always|never] [--timeout D] [-d]
-  compod down   [-p NAME | -f FILE ...] [-t SECONDS]
-  compod ps     [-p NAME] [--format table|json]
-  compod logs   -p NAME [SERVICE] [-f]
-  compod gc     [--dry-run] [--format table|json]   remove pods whose owner is gone
-  compod version
-
-Global flags (any command):
-  --address       containerd socket     (env CONTAINERD_ADDRESS, default /run/containerd/containerd.sock)
-  --namespace     containerd namespace  (env CONTAINERD_NAMESPACE, default compod)
-  --state-dir     pod records and logs  (env COMPOD_STATE_DIR, default /var/lib/compod)
-  --cni-conf-dir  CNI conf dir          (env COMPOD_CNI_CONF_DIR, default: compod's own bridge network)
-  --cni-bin-dir   CNI plugin dirs       (env COMPOD_CNI_BIN_DIR, default /opt/cni/bin:/usr/lib/cni)
-  --log-level     debug|info|warn|error (env COMPOD_LOG_LEVEL, default info)
-`
-
-// exitError carries a process exit code (a service's exit code, for `up`).
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 func main() {
+	// containerd starts compod with exactly `compod <cmd> <file>` for
+	// these two, often (the shim's log writer) once per task: they skip
+	// building the command tree.
 	// The containerd shim starts compod as the tasks' log writer.
 	if len(os.Args) == 3 && os.Args[1] == runtime.ShimLoggerCommand {
 		if err := runtime.RunShimLogger(os.Args[2]); err != nil {
@@ -58,52 +38,89 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:]))
 }
 
+// exitError carries a process exit code (a service's exit code, for `up`).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// usageError is a command used wrongly: exit code 2, with a pointer to
+// the command's help.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// run executes the command line args and returns the exit code: 0, the
+// failing service's code (up), 2 for a usage error, 1 for any other error.
 func run(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	commands := map[string]func(context.Context, []string) error{
-		"up":       cmdUp,
-		"down":     cmdDown,
-		"ps":       cmdPs,
-		"logs":     cmdLogs,
-		"gc":       cmdGC,
-		"version":  cmdVersion,
-		"executor": cmdExecutor,
-		// Hidden: started by `up -d` to keep supervising the pod.
-		"supervise": cmdSupervise,
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "compod: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	err := cmd(ctx, args[1:])
+	root, _ := newCommandTree()
+	// Errors before a command's own code runs are cobra's: an unknown
+	// command or flag, a bad flag value, wrong arguments.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	var ee exitError
+	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
+	case errors.As(err, &ue) || !started:
+		fmt.Fprintf(os.Stderr, "%s: %v\nSee '%s --help'.\n", cmd.CommandPath(), err, cmd.CommandPath())
 		return 2
 	}
-	fmt.Fprintf(os.Stderr, "compod %s: %v\n", args[0], err)
+	fmt.Fprintf(os.Stderr, "%s: %v\n", cmd.CommandPath(), err)
 	return 1
 }
 
-var errUsage = errors.New("usage")
+// newCommandTree builds the commands, with the global settings their
+// flags fill in.
+func newCommandTree() (*cobra.Command, *globals) {
+	g := newGlobals()
+	root := &cobra.Command{
+		Use:   "compod",
+		Short: "compod runs a Docker Compose pod on containerd",
+		Long: `compod runs a Docker Compose pod on containerd: every service is a
+containerd task, all share a network namespace wired by CNI. The same pod
+runs standalone (up, down, ps, logs) or as an Apache Mesos task (executor).
 
-// Version is set at build time.
-var Version = "dev"
+Every global flag can be given before or after the command, and defaults to
+its environment variable when that is set.`,
+		// Without a command: the help, as a usage error. (An unknown
+		// command is refused by cobra, with suggestions.)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(os.Stderr)
+			cmd.Help()
+			return exitError{2}
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       versionString(),
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.PersistentFlags().AddFlagSet(g.flags)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newUpCommand(g),
+		newDownCommand(g),
+		newPsCommand(g),
+		newLogsCommand(g),
+		newGCCommand(g),
+		newExecutorCommand(g),
+		newVersionCommand(),
+		newSuperviseCommand(g),
+	)
+	return root, g
+}
 
-func cmdVersion(context.Context, []string) error {
-	fmt.Println("compod", Version)
+// noArgs refuses positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("no arguments expected, got %q", args)
+	}
 	return nil
 }

@@ -3,42 +3,56 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/compod/compod/runtime"
 )
 
-func cmdPs(ctx context.Context, args []string) error {
-	var g globals
-	fs := newFlags("ps", &g)
-	project := fs.String("p", "", "only this pod")
-	format := fs.String("format", "table", "table or json")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return errors.Join(errUsage, err)
+func newPsCommand(g *globals) *cobra.Command {
+	var project, format string
+	cmd := &cobra.Command{
+		Use:   "ps [flags]",
+		Short: "List pods and their services' state, health, restarts, pid and exit code",
+		Long: `List pods and their services' state, health, restarts, pid and exit code.
+
+ps reads the pods' records in the state dir and asks containerd for the
+services' tasks. When containerd cannot be reached, ps says so on stderr and
+still lists the pods from their records, with state "unknown".`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			return runPs(cmd.Context(), g, project, format)
+		},
 	}
-	if *format != "table" && *format != "json" {
-		return fmt.Errorf("--format %q: want table or json", *format)
-	}
-	eng, err := g.engine(ctx)
+	f := cmd.Flags()
+	f.StringVarP(&project, "project-name", "p", "", "only this pod")
+	f.StringVar(&format, "format", "table", "output format: table or json")
+	completePods(cmd, g)
+	return cmd
+}
+
+func runPs(ctx context.Context, g *globals, project, format string) error {
+	eng, err := g.stateView(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	var pods []runtime.PodStatus
-	if *project != "" {
-		st, err := eng.Status(ctx, *project)
-		if err != nil {
-			return err
-		}
-		pods = []runtime.PodStatus{*st}
-	} else if pods, err = eng.List(ctx); err != nil {
+	cerr := eng.ContainerdErr()
+	if cerr != nil {
+		fmt.Fprintf(os.Stderr, "warning: containerd is unreachable: pod states are unknown, pods are shown from their records (%v)\n", cerr)
+	}
+	pods, err := eng.Pods(ctx, project)
+	if err != nil {
 		return err
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if pods == nil {
@@ -62,7 +76,11 @@ func cmdPs(ctx context.Context, args []string) error {
 			if health == "" {
 				health = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, s.Name, s.State, health, s.Restarts, pid, exit, p.IP, servicePorts(p, s.Name))
+			state := s.State
+			if state == runtime.StateUnknown && cerr != nil {
+				state += " (containerd unreachable)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, s.Name, state, health, s.Restarts, pid, exit, p.IP, servicePorts(p, s.Name))
 		}
 	}
 	return tw.Flush()

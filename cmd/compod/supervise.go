@@ -2,51 +2,64 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/compod/compod/runtime"
 )
 
-// cmdSupervise is the hidden `compod supervise -p POD`: started detached by
-// `up -d`, it keeps a pod's restart policies and health checks working
-// until the pod is stopped or removed (which stops it with SIGTERM first).
-func cmdSupervise(ctx context.Context, args []string) error {
-	var g globals
-	fs := newFlags("supervise", &g)
-	project := fs.String("p", "", "pod (project) name")
-	ownerFD := fs.Int("owner-fd", -1, "descriptor of the pod's owner lock, handed over by up -d")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return errors.Join(errUsage, err)
+// newSuperviseCommand is the hidden `compod supervise -p POD`: started
+// detached by `up -d`, it keeps a pod's restart policies and health checks
+// working until the pod is stopped or removed (which stops it with SIGTERM
+// first).
+func newSuperviseCommand(g *globals) *cobra.Command {
+	var project string
+	var ownerFD int
+	cmd := &cobra.Command{
+		Use:    "supervise -p NAME",
+		Short:  "Supervise a pod started by up -d (started by up -d itself)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if project == "" {
+				return usagef("give the pod: compod supervise -p NAME")
+			}
+			return runSupervise(cmd.Context(), g, project, ownerFD)
+		},
 	}
-	if *project == "" {
-		return errors.Join(errUsage, errors.New("give the pod: compod supervise -p NAME"))
-	}
+	f := cmd.Flags()
+	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
+	f.IntVar(&ownerFD, "owner-fd", -1, "descriptor of the pod's owner lock, handed over by up -d")
+	return cmd
+}
+
+func runSupervise(ctx context.Context, g *globals, project string, ownerFD int) error {
 	eng, err := g.engine(ctx)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	if *ownerFD >= 0 {
+	if ownerFD >= 0 {
 		// From here on this process owns the pod: while it lives, gc
 		// leaves the pod alone.
-		if err := eng.AdoptOwner(*project, os.NewFile(uintptr(*ownerFD), "owner.lock")); err != nil {
+		if err := eng.AdoptOwner(project, os.NewFile(uintptr(ownerFD), "owner.lock")); err != nil {
 			return err
 		}
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	states, err := eng.Watch(sigCtx, *project)
+	states, err := eng.Watch(sigCtx, project)
 	if err != nil {
 		return err
 	}
 	var prev runtime.PodState
 	for st := range states {
-		printTransition(*project, prev, st)
+		printTransition(project, prev, st)
 		prev = st
 	}
 	return nil
@@ -64,17 +77,14 @@ func startSupervisor(g *globals, eng *runtime.Engine, pod string) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, "supervise", "-p", pod,
-		"--address", g.address, "--namespace", g.namespace, "--state-dir", g.stateDir,
-		"--cni-conf-dir", g.cniConfDir, "--cni-bin-dir", g.cniBinDir, "--netns-dir", g.netnsDir,
-		"--sandbox-image", g.sandboxImage, "--log-level", g.logLevel)
+	cmd := exec.Command(exe, superviseArgv(g, pod)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The child inherits the open file of the pod's owner lock (as fd 3):
 	// a flock belongs to the open file, so the pod stays owned from this
 	// process to the child without a gap, and this process can exit.
 	if f := eng.OwnerLockFile(pod); f != nil {
 		cmd.ExtraFiles = []*os.File{f}
-		cmd.Args = append(cmd.Args, "--owner-fd", "3")
+		cmd.Args = append(cmd.Args, "--owner-fd=3")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not in the terminal's session
 	// This process lets go of the pod first: two supervisors would both
@@ -87,4 +97,10 @@ func startSupervisor(g *globals, eng *runtime.Engine, pod string) error {
 		return err
 	}
 	return cmd.Process.Release()
+}
+
+// superviseArgv is the supervisor's command line (without the program):
+// the pod and every global setting of this process.
+func superviseArgv(g *globals, pod string) []string {
+	return append([]string{"supervise", "--project-name=" + pod}, g.argv()...)
 }

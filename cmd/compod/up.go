@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
@@ -17,35 +19,56 @@ import (
 // their last lines reach the terminal.
 const logDrain = 300 * time.Millisecond
 
-func cmdUp(ctx context.Context, args []string) error {
-	var g globals
-	var files, envFiles, profiles stringList
-	fs := newFlags("up", &g)
-	fs.Var(&files, "f", "compose file (repeatable)")
-	fs.Var(&files, "file", "compose file (repeatable)")
-	project := fs.String("p", "", "pod (project) name")
-	fs.StringVar(project, "project-name", "", "pod (project) name")
-	fs.Var(&envFiles, "env-file", "env file for interpolation (repeatable)")
-	fs.Var(&profiles, "profile", "compose profile to enable (repeatable)")
-	pull := fs.String("pull", runtime.PullMissing, "pull policy: missing, always or never")
-	launchTimeout := fs.Duration("timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
-	detach := fs.Bool("d", false, "start the pod and return")
-	fs.BoolVar(detach, "detach", false, "start the pod and return")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return errors.Join(errUsage, err)
+// upOptions are up's own flags.
+type upOptions struct {
+	files, envFiles, profiles []string
+	project, pull             string
+	timeout                   time.Duration
+	detach                    bool
+}
+
+func newUpCommand(g *globals) *cobra.Command {
+	var o upOptions
+	cmd := &cobra.Command{
+		Use:   "up [flags]",
+		Short: "Start a pod from compose files, in the foreground or detached (-d)",
+		Long: `Start a pod from compose files.
+
+In the foreground, up streams each service's output prefixed with its name;
+Ctrl-C or SIGTERM stops the pod and keeps it for ps and logs until down (or
+gc). up exits with the failing service's exit code. With -d, up returns once
+every service has started; a detached supervisor keeps restart policies and
+health checks working.`,
+		Example: `  compod up -d -f compose.yaml -f override.yaml -p web
+  compod --address /run/containerd/containerd.sock up`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd.Context(), g, o) },
 	}
-	switch *pull {
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml or docker-compose.yml here, with its override file)")
+	f.StringVarP(&o.project, "project-name", "p", "", "pod (project) name (default: COMPOSE_PROJECT_NAME, the files' name: field, or the project directory's name)")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file for interpolation (repeatable; default: .env next to the first compose file)")
+	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
+	f.StringVar(&o.pull, "pull", runtime.PullMissing, "pull policy: missing, always or never")
+	f.DurationVar(&o.timeout, "timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
+	f.BoolVarP(&o.detach, "detach", "d", false, "start the pod and return")
+	return cmd
+}
+
+func runUp(ctx context.Context, g *globals, o upOptions) error {
+	switch o.pull {
 	case runtime.PullMissing, runtime.PullAlways, runtime.PullNever:
 	default:
-		return fmt.Errorf("--pull %q: want missing, always or never", *pull)
+		return fmt.Errorf("--pull %q: want missing, always or never", o.pull)
 	}
+	files := o.files
 	if len(files) == 0 {
 		files = defaultComposeFiles()
 		if len(files) == 0 {
 			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
 		}
 	}
-	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: *project, EnvFiles: envFiles, Profiles: profiles})
+	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: o.project, EnvFiles: o.envFiles, Profiles: o.profiles})
 	if err != nil {
 		return err
 	}
@@ -66,13 +89,13 @@ func cmdUp(ctx context.Context, args []string) error {
 	// it; `up -d` hands that to the detached supervisor. A pod whose owner
 	// is gone is garbage for `compod gc`.
 	owner := map[string]string{"kind": runtime.OwnerKindCLI}
-	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: *pull, Timeout: *launchTimeout, Owner: owner})
+	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: o.pull, Timeout: o.timeout, Owner: owner})
 	if err != nil {
 		return err
 	}
 	printStarted(rec)
-	if *detach {
-		return startSupervisor(&g, eng, plan.Name)
+	if o.detach {
+		return startSupervisor(g, eng, plan.Name)
 	}
 	return foreground(ctx, sigCtx, eng, plan.Name)
 }
