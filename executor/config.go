@@ -129,6 +129,10 @@ type FileConfig struct {
 	} `yaml:"cni" json:"cni"`
 	// SandboxImage replaces the built-in pause image.
 	SandboxImage string `yaml:"sandbox_image" json:"sandbox_image"`
+	// VolumesDir is where pods' named volumes live; empty means the task
+	// sandbox's volumes/ (the data lives as long as Mesos keeps the
+	// sandbox). A directory shared by tasks keeps data across tasks.
+	VolumesDir string `yaml:"volumes_dir" json:"volumes_dir"`
 	// UnhealthyPolicy is what an unhealthy service does to its pod: "kill"
 	// (default: TASK_FAILED) or "report" (TASK_RUNNING with healthy=false).
 	UnhealthyPolicy string `yaml:"unhealthy_policy" json:"unhealthy_policy"`

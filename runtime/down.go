@@ -24,6 +24,9 @@ type DownOptions struct {
 	// has been SIGKILLed, whatever its grace period and whether or not
 	// the services it waits for (dependents stop first) have stopped.
 	Deadline time.Time
+	// RemoveVolumes also removes the pod's named volumes (not external
+	// ones), as `docker compose down -v` does; by default they are kept.
+	RemoveVolumes bool
 }
 
 // Stop stops every service of the pod (stop_signal, then SIGKILL when the
@@ -123,6 +126,11 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	// Nothing is left to supervise; the supervisor must not write to the
 	// pod's directory while it is removed.
 	e.unsupervise(pod)
+	if opts.RemoveVolumes {
+		if err := e.removeNamedVolumes(rec); err != nil {
+			return fmt.Errorf("pod %q: %w (the pod's record is kept: run down -v again)", pod, err)
+		}
+	}
 	if err := os.RemoveAll(e.podDir(pod)); err != nil {
 		return fmt.Errorf("removing state of pod %q: %w", pod, err)
 	}

@@ -36,6 +36,8 @@ type Engine struct {
 	client    *client.Client
 	namespace string
 	stateDir  string
+	// volumesDir is where named volumes live; "" = <stateDir>/volumes.
+	volumesDir string
 	netnsDir  string
 	// cniConfig is the network new pods are attached to; a pod's own
 	// record says which one it was attached to (PodRecord.CNI).

@@ -15,10 +15,6 @@ import (
 // The pod's shared files: one /etc/hosts, /etc/resolv.conf and /etc/hostname
 // for every service, as all of them share one network and UTS namespace.
 
-func (e *Engine) volumeDir(pod, volume string) string {
-	return filepath.Join(e.podDir(pod), "volumes", volume)
-}
-
 func (e *Engine) logDir(pod string) string { return filepath.Join(e.podDir(pod), "logs") }
 
 // writePodFiles makes the pod's directories and /etc files. It runs after
@@ -31,14 +27,6 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	}
 	if err := mkdirMode(e.logDir(plan.Name), modeLogDir); err != nil {
 		return err
-	}
-	for _, v := range plan.Volumes {
-		// Owned by root, 0755, as a fresh docker volume: services read
-		// it; one running as another user writes only once a root
-		// service has given it the directory.
-		if err := mkdirMode(e.volumeDir(plan.Name, v), modeVolumeDir); err != nil {
-			return fmt.Errorf("creating volume %q: %w", v, err)
-		}
 	}
 	files := map[string][]byte{
 		"hosts":       hostsFile(plan, rec.IP),

@@ -29,6 +29,9 @@ type PodRecord struct {
 	IP      string      `json:"ip,omitempty"`
 	Cgroup  string      `json:"cgroup"`
 	Created time.Time   `json:"created"`
+	// VolumesDir is where the launch found or made the pod's named
+	// volumes (volumes.go).
+	VolumesDir string `json:"volumesDir,omitempty"`
 	// Ports are the published ports with host ports assigned.
 	Ports []translate.PortMapping `json:"ports,omitempty"`
 	// Owner says who launched the pod and holds its owner lock for as long

@@ -55,7 +55,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		case "bind":
 			mounts = append(mounts, bindMount(m.Source, m.Target, m.ReadOnly))
 		case "volume":
-			mounts = append(mounts, bindMount(e.volumeDir(rec.Plan.Name, m.Source), m.Target, m.ReadOnly))
+			mounts = append(mounts, bindMount(e.volumePath(rec, m.Source), m.Target, m.ReadOnly))
 		case "tmpfs":
 			o := []string{"nosuid", "nodev", "mode=1777"}
 			if m.TmpfsSize > 0 {

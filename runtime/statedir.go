@@ -30,6 +30,10 @@ const (
 	modeEtcFile os.FileMode = 0o644
 	// modeVolumeDir is a named volume's mode: a fresh docker volume's.
 	modeVolumeDir os.FileMode = 0o755
+	// modeVolumesDir is the directory of named volumes: only root lists
+	// them (docker's /var/lib/docker/volumes is 0701 for the same reason);
+	// services reach their own through their bind mounts.
+	modeVolumesDir os.FileMode = 0o701
 )
 
 // mkdirMode makes dir (with missing parents) and gives it exactly mode:

@@ -56,6 +56,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		}
 		refs = append(refs, serviceRef{name: s.Name, image: ref, pullPolicy: s.PullPolicy})
 	}
+	if err := e.checkExternalVolumes(plan); err != nil {
+		return nil, err
+	}
 	// The whole launch holds the pod's mutation lock (podlock.go): a
 	// second `up` of the pod fails here, at once, before it could remove
 	// or reuse anything of this launch's; `down` waits for it.
@@ -109,7 +112,8 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
-		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner, CNI: &netCfg}
+		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner, CNI: &netCfg,
+		VolumesDir: e.VolumesDir()}
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
@@ -126,6 +130,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	rb.add("remove pod cgroup", func(ctx context.Context) error { return e.removePodCgroup(e.withNS(ctx), rec.Cgroup) })
 	if err := cgroups.Apply(rec.Cgroup, cgroups.Limits{CPUs: opts.PodCPUs, MemoryBytes: opts.PodMemoryBytes}); err != nil {
 		return nil, fmt.Errorf("pod %q: setting pod limits: %w", plan.Name, err)
+	}
+	if err := e.makeVolumes(rec, rb); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	// Everything from here on is made under the pod's launch lease
 	// (leftovers.go); it goes last, once the containers are gone.

@@ -266,7 +266,15 @@ func checkPlan(t *testing.T, plan *PodPlan) {
 			}
 		}
 	}
-	if !slices.IsSorted(plan.Volumes) || len(slices.Compact(slices.Clone(plan.Volumes))) != len(plan.Volumes) {
+	volumeNames := make([]string, len(plan.Volumes))
+	for i, v := range plan.Volumes {
+		volumeNames[i] = v.Name
+		// A volume's host name is a directory name under the volumes dir.
+		if v.HostName != "" && (strings.ContainsAny(v.HostName, "/\x00") || v.HostName == "." || v.HostName == "..") {
+			t.Fatalf("volume %q: host name %q", v.Name, v.HostName)
+		}
+	}
+	if !slices.IsSorted(volumeNames) || len(slices.Compact(slices.Clone(volumeNames))) != len(volumeNames) {
 		t.Fatalf("volumes %v are not sorted and unique", plan.Volumes)
 	}
 	for _, s := range plan.DNS.Servers {
@@ -326,7 +334,7 @@ func checkMounts(t *testing.T, plan *PodPlan, s ServiceSpec) {
 				t.Fatalf("service %q: bind source %q", s.Name, m.Source)
 			}
 		case "volume":
-			if !slices.Contains(plan.Volumes, m.Source) {
+			if !slices.ContainsFunc(plan.Volumes, func(v VolumeSpec) bool { return v.Name == m.Source }) {
 				t.Fatalf("service %q: volume %q not among the pod's %v", s.Name, m.Source, plan.Volumes)
 			}
 		case "tmpfs":

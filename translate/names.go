@@ -59,3 +59,13 @@ func serviceNameProblem(pod, name string) string {
 	}
 	return ""
 }
+
+// ValidateVolumeName checks a named volume's name (`compod volume create`,
+// a volume's `name:`): docker's rule, which also makes it one directory
+// name.
+func ValidateVolumeName(name string) error {
+	if !volumeNameRe.MatchString(name) {
+		return fmt.Errorf("invalid volume name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}

@@ -4,7 +4,10 @@
 // never touches containerd, the network or the host's namespaces.
 package translate
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // PodPlan is everything the runtime needs to run one pod.
 type PodPlan struct {
@@ -25,9 +28,9 @@ type PodPlan struct {
 	ExtraHosts []HostEntry `json:"extraHosts,omitempty"`
 	// DNS is the pod's resolv.conf; empty means "copy the host's".
 	DNS DNSConfig `json:"dns"`
-	// Volumes are the named volumes used by the services: pod-local
-	// directories shared between services.
-	Volumes []string `json:"volumes,omitempty"`
+	// Volumes are the volumes the services mount (named and anonymous),
+	// by the name their MountSpec.Source gives.
+	Volumes []VolumeSpec `json:"volumes,omitempty"`
 	// Ports are every published port of every service.
 	Ports []PortMapping `json:"ports,omitempty"`
 	// Warnings are things the user should know (ignored or approximated
@@ -75,6 +78,33 @@ type ServiceSpec struct {
 	Tty        bool     `json:"tty,omitempty"`
 	CapAdd     []string `json:"capAdd,omitempty"`
 	CapDrop    []string `json:"capDrop,omitempty"`
+}
+
+// VolumeSpec is a volume of the pod. A named volume outlives the pod, as
+// docker's do: `down` keeps it, `down -v` removes it, and the pod started
+// again mounts the same data. An anonymous one lives and dies with the pod.
+type VolumeSpec struct {
+	// Name is the volume's key in the compose file (what mounts name).
+	Name string `json:"name"`
+	// HostName is the volume's name on the host, shared by every pod that
+	// names it: "<project>_<key>" as docker compose names it, or the
+	// volume's `name:`. Empty for an anonymous volume (pod-local).
+	HostName string `json:"hostName,omitempty"`
+	// External volumes must exist before the pod starts and are never
+	// removed by compod's down.
+	External bool `json:"external,omitempty"`
+}
+
+// UnmarshalJSON also reads the records of pods started by an older compod,
+// whose volumes were plain names of pod-local directories.
+func (v *VolumeSpec) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err == nil {
+		*v = VolumeSpec{Name: name}
+		return nil
+	}
+	type plain VolumeSpec
+	return json.Unmarshal(b, (*plain)(v))
 }
 
 // MountSpec is one volume of a service.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -113,25 +114,39 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 	return out
 }
 
-// podVolumes lists the volumes the services use: the pod creates them.
-func (t *translator) podVolumes(services []ServiceSpec) []string {
+// podVolumes lists the volumes the services use: named ones by their
+// host name (see VolumeSpec), anonymous ones pod-local.
+func (t *translator) podVolumes(services []ServiceSpec) []VolumeSpec {
 	seen := map[string]bool{}
-	var out []string
+	var out []VolumeSpec
 	for _, s := range services {
 		for _, m := range s.Mounts {
-			if m.Type == "volume" && !seen[m.Source] {
-				seen[m.Source] = true
-				out = append(out, m.Source)
+			if m.Type != "volume" || seen[m.Source] {
+				continue
 			}
+			seen[m.Source] = true
+			v := VolumeSpec{Name: m.Source}
+			if top, ok := t.p.Volumes[m.Source]; ok {
+				v.HostName, v.External = top.Name, bool(top.External)
+				if v.HostName == "" {
+					v.HostName = m.Source
+				}
+			}
+			out = append(out, v)
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// topLevelVolumes accepts local named volumes only: a volume is a
-// directory of the pod, so drivers, driver options (bind-backed volumes
-// included) and external volumes have nothing to act on.
+// volumeNameRe is docker's rule for volume names; a host name of a volume
+// is also a directory name under the volumes directory.
+var volumeNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// topLevelVolumes accepts local volumes only: a volume is a directory on
+// the host (under compod's volumes directory), so drivers and driver
+// options (bind-backed volumes included) have nothing to act on. External
+// volumes are such directories made beforehand (`compod volume create`).
 func (t *translator) topLevelVolumes() {
 	names := make([]string, 0, len(t.p.Volumes))
 	for name := range t.p.Volumes {
@@ -144,8 +159,12 @@ func (t *translator) topLevelVolumes() {
 		if name == "." || name == ".." {
 			t.fail("", field, "invalid volume name")
 		}
-		if v.External {
-			t.fail("", field+".external", "external volumes are not supported: a volume is a directory of the pod; use a bind mount for data that outlives it")
+		if v.Name != "" && !volumeNameRe.MatchString(v.Name) {
+			f := field + ".name"
+			if v.External && v.Name == name {
+				f = field
+			}
+			t.fail("", f, "invalid volume name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", v.Name)
 		}
 		if v.Driver != "" && v.Driver != "local" {
 			t.fail("", field+".driver", "volume driver %q is not supported: a volume is a directory of the pod", v.Driver)

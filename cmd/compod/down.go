@@ -15,16 +15,19 @@ func newDownCommand(g *globals) *cobra.Command {
 	var files []string
 	var project string
 	var timeout int
+	var volumes bool
 	cmd := &cobra.Command{
 		Use:   "down [flags]",
 		Short: "Stop a pod and remove it: containers, network, records and logs",
 		Long: `Stop a pod (each service's stop signal, then SIGKILL after its grace
 period) and remove it: containers, network namespace, CNI attachment,
-cgroups, its records and logs. The pod is named by -p, or by the compose
-files as up would name it.`,
+cgroups, its records and logs. Named volumes are kept (the pod started
+again finds its data) unless -v is given; external volumes are never
+removed. The pod is named by -p, or by the compose files as up would name
+it.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var opts runtime.DownOptions
+			opts := runtime.DownOptions{RemoveVolumes: volumes}
 			if cmd.Flags().Changed("timeout") {
 				if timeout < 0 {
 					return usagef("--timeout %d: want seconds, 0 or more", timeout)
@@ -39,6 +42,7 @@ files as up would name it.`,
 	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
 	f.StringArrayVarP(&files, "file", "f", nil, "compose file, to take the pod name from (repeatable)")
 	f.IntVarP(&timeout, "timeout", "t", 0, "seconds to wait for each service to stop before SIGKILL (default: its stop_grace_period)")
+	f.BoolVarP(&volumes, "volumes", "v", false, "also remove the pod's named volumes (not external ones)")
 	completePods(cmd, g)
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -76,7 +77,11 @@ func runExecutor(ctx context.Context, g *globals, configPath string) error {
 	if cgroupParent == "" {
 		cgroupParent = runtime.DefaultCgroupParent
 	}
-	opts := []runtime.Option{runtime.WithCgroupParent(cgroupParent)}
+	volumesDir := fc.VolumesDir
+	if volumesDir == "" {
+		volumesDir = filepath.Join(env.Sandbox, "volumes")
+	}
+	opts := []runtime.Option{runtime.WithCgroupParent(cgroupParent), runtime.WithVolumesDir(volumesDir)}
 	if fc.UnhealthyPolicy != "" {
 		opts = append(opts, runtime.WithUnhealthyPolicy(fc.UnhealthyPolicy))
 	}
