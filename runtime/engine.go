@@ -38,7 +38,7 @@ type Engine struct {
 	stateDir  string
 	// volumesDir is where named volumes live; "" = <stateDir>/volumes.
 	volumesDir string
-	netnsDir  string
+	netnsDir   string
 	// cniConfig is the network new pods are attached to; a pod's own
 	// record says which one it was attached to (PodRecord.CNI).
 	cniConfig    cni.Config
