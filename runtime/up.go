@@ -56,8 +56,8 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		}
 		refs = append(refs, serviceRef{name: s.Name, image: ref, pullPolicy: s.PullPolicy})
 	}
-	if err := e.checkExternalVolumes(plan); err != nil {
-		return nil, err
+	if err := errors.Join(e.checkExternalVolumes(plan), prepareBindSources(plan)); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	// The whole launch holds the pod's mutation lock (podlock.go): a
 	// second `up` of the pod fails here, at once, before it could remove

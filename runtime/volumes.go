@@ -54,8 +54,8 @@ func (e *Engine) checkExternalVolumes(plan *translate.PodPlan) error {
 		}
 		dir := filepath.Join(e.VolumesDir(), v.HostName)
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			errs = append(errs, fmt.Errorf("pod %q: volume %q: external volume %q does not exist in %s: create it with `compod volume create %s`",
-				plan.Name, v.Name, v.HostName, e.VolumesDir(), v.HostName))
+			errs = append(errs, fmt.Errorf("volume %q: external volume %q does not exist in %s: create it with `compod volume create %s`",
+				v.Name, v.HostName, e.VolumesDir(), v.HostName))
 		}
 	}
 	return errors.Join(errs...)
@@ -180,4 +180,34 @@ func (e *Engine) RemoveVolume(name string) error {
 		return fmt.Errorf("removing volume %q: %w", name, err)
 	}
 	return nil
+}
+
+// prepareBindSources checks every bind source before the launch makes
+// anything: a missing one is made as a directory when the compose file
+// allows it (docker's short syntax `./data:/data`, or long syntax with
+// bind.create_host_path), else it fails the launch naming service, target
+// and path. Made directories stay, as docker leaves them: they are the
+// user's files, not the pod's.
+func prepareBindSources(plan *translate.PodPlan) error {
+	var errs []error
+	for _, s := range plan.Services {
+		for _, m := range s.Mounts {
+			if m.Type != "bind" {
+				continue
+			}
+			_, err := os.Stat(m.Source)
+			switch {
+			case err == nil:
+			case errors.Is(err, os.ErrNotExist) && m.CreateHostPath:
+				if err := os.MkdirAll(m.Source, 0o755); err != nil {
+					errs = append(errs, fmt.Errorf("service %q: field \"volumes\" (%s): creating the missing bind source %s: %w", s.Name, m.Target, m.Source, err))
+				}
+			case errors.Is(err, os.ErrNotExist):
+				errs = append(errs, fmt.Errorf("service %q: field \"volumes\" (%s): bind source %s does not exist: create it, or set bind.create_host_path: true", s.Name, m.Target, m.Source))
+			default:
+				errs = append(errs, fmt.Errorf("service %q: field \"volumes\" (%s): bind source %s: %w", s.Name, m.Target, m.Source, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -91,3 +91,45 @@ volumes:
 		t.Fatal(err)
 	}
 }
+
+// A missing bind source of the short syntax is made as a directory, as
+// docker does; the long syntax without bind.create_host_path is an error
+// that names the service and the path, and nothing is made.
+func TestMissingBindSource(t *testing.T) {
+	h := newHarness(t)
+	const pod = "bindsrc"
+	long := h.compose(pod, fmt.Sprintf(`
+services:
+  app:
+    image: %s
+    command: ["sleep", "600"]
+    volumes:
+      - type: bind
+        source: ./config
+        target: /config
+`, testenv.BusyboxRef), nil)
+	_, err := h.eng.Up(h.ctx, long, runtime.UpOptions{})
+	missing := filepath.Join(long.WorkingDir, "config")
+	if err == nil || !strings.Contains(err.Error(), `service "app"`) || !strings.Contains(err.Error(), missing+" does not exist") {
+		t.Fatalf("up with a missing long-syntax bind source: %v", err)
+	}
+	h.assertNoLeak()
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused launch made %s: %v", missing, err)
+	}
+
+	short := h.compose(pod, fmt.Sprintf(`
+services:
+  app:
+    image: %s
+    command: ["sh", "-c", "echo hello > /data/out; sleep 600"]
+    volumes: ["./data:/data"]
+`, testenv.BusyboxRef), nil)
+	h.up(short)
+	out := filepath.Join(short.WorkingDir, "data", "out")
+	waitFor(t, 10*time.Second, "the service wrote into the created bind source", func() (bool, string) {
+		b, err := os.ReadFile(out)
+		return err == nil && string(b) == "hello\n", fmt.Sprint(string(b), err)
+	})
+	h.down(pod)
+}

@@ -116,6 +116,10 @@ type MountSpec struct {
 	Source   string `json:"source,omitempty"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
+	// CreateHostPath: a bind source that does not exist is made as a
+	// directory (docker's short syntax, or bind.create_host_path); else a
+	// missing source fails the launch.
+	CreateHostPath bool `json:"createHostPath,omitempty"`
 	// TmpfsSize is the tmpfs size in bytes, 0 = default.
 	TmpfsSize int64 `json:"tmpfsSize,omitempty"`
 }

@@ -35,6 +35,7 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 		switch v.Type {
 		case types.VolumeTypeBind:
 			m.Type, m.Source = "bind", v.Source
+			m.CreateHostPath = v.Bind != nil && bool(v.Bind.CreateHostPath)
 			if !filepath.IsAbs(v.Source) {
 				t.fail(s.Name, field, "bind source %q is not an absolute path", v.Source)
 			}
