@@ -56,6 +56,9 @@ type Engine struct {
 	// a mount namespace whose /sys was mounted anew).
 	cgroupsVisible bool
 
+	// copyUpMu serialises filling volumes from images (copyup.go).
+	copyUpMu sync.Mutex
+
 	supMu sync.Mutex
 	sups  map[string]*supervisor // pods this process supervises
 

@@ -133,3 +133,37 @@ services:
 	})
 	h.down(pod)
 }
+
+// An empty volume is filled with the image's content at its mount point,
+// owner and mode included (docker's copy-up); `nocopy` leaves it empty.
+func TestVolumeCopyUp(t *testing.T) {
+	h := newHarness(t)
+	const pod = "copyup"
+	plan := h.compose(pod, fmt.Sprintf(`
+services:
+  a:
+    image: %[1]s
+    command: ["sleep", "600"]
+    volumes: ["homes:/home", "/tmp"]
+  b:
+    image: %[1]s
+    command: ["sleep", "600"]
+    volumes: ["bare:/home:nocopy"]
+volumes:
+  homes: {}
+  bare: {}
+`, testenv.BusyboxRef), nil)
+	h.up(plan)
+	homes := filepath.Join(h.stateDir, "volumes", pod+"_homes")
+	if fi, err := os.Stat(filepath.Join(homes, "app")); err != nil || !fi.IsDir() {
+		t.Errorf("volume homes lacks the image's /home/app: %v", err)
+	}
+	anon := filepath.Join(h.stateDir, "pods", pod, "volumes", "anon-a-1")
+	if fi, err := os.Stat(anon); err != nil || fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0 {
+		t.Errorf("anonymous volume at /tmp: %v, want the image's mode 1777 (%v)", fi.Mode(), err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(h.stateDir, "volumes", pod+"_bare")); err != nil || len(ents) != 0 {
+		t.Errorf("nocopy volume: %v %v, want empty", ents, err)
+	}
+	h.down(pod)
+}

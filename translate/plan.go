@@ -120,6 +120,9 @@ type MountSpec struct {
 	// directory (docker's short syntax, or bind.create_host_path); else a
 	// missing source fails the launch.
 	CreateHostPath bool `json:"createHostPath,omitempty"`
+	// NoCopy: an empty volume is not filled with the image's content at
+	// the mount point (docker's copy-up, done by default).
+	NoCopy bool `json:"noCopy,omitempty"`
 	// TmpfsSize is the tmpfs size in bytes, 0 = default.
 	TmpfsSize int64 `json:"tmpfsSize,omitempty"`
 }

@@ -60,7 +60,7 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 				if len(vv.Labels) > 0 {
 					t.warn(s.Name, field, "volume labels are ignored")
 				}
-				// nocopy is what compod always does: volumes start empty.
+				m.NoCopy = vv.NoCopy
 			}
 		case types.VolumeTypeTmpfs:
 			m.Type = "tmpfs"
