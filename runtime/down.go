@@ -126,6 +126,11 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	// Nothing is left to supervise; the supervisor must not write to the
 	// pod's directory while it is removed.
 	e.unsupervise(pod)
+	// Its host ports are free once its port mappings are gone; the claims
+	// go before the record, which is what says they are live.
+	if err := e.releasePodPorts(pod); err != nil {
+		return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, err)
+	}
 	if opts.RemoveVolumes {
 		if err := e.removeNamedVolumes(rec); err != nil {
 			return fmt.Errorf("pod %q: %w (the pod's record is kept: run down -v again)", pod, err)
@@ -284,11 +289,45 @@ func stopSignal(ctx context.Context, ctr client.Container, svc *translate.Servic
 	return client.GetStopSignal(ctx, ctr, syscall.SIGTERM)
 }
 
-// podContainers lists the containers labelled with the pod's name.
+// podContainers lists the containers labelled with the pod's name that
+// are this instance's (a pod of the same name of another instance that
+// shares the namespace is not this pod).
 func (e *Engine) podContainers(ctx context.Context, pod string) ([]client.Container, error) {
 	ctrs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelPod, pod))
 	if err != nil {
 		return nil, fmt.Errorf("listing containers of pod %q: %w", pod, err)
 	}
-	return ctrs, nil
+	own := ctrs[:0]
+	for _, c := range ctrs {
+		labels, err := c.Labels(ctx)
+		if errdefs.IsNotFound(err) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading labels of container %s: %w", c.ID(), err)
+		}
+		if e.ownContainer(labels) {
+			own = append(own, c)
+		}
+	}
+	return own, nil
+}
+
+// otherInstancePod returns an error naming the compod instance when this
+// namespace already has a container of the pod's name made by another
+// instance (another state dir): container ids are the pod's name, so the
+// two cannot both run it here.
+func (e *Engine) otherInstancePod(ctx context.Context, pod string) error {
+	ctrs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelPod, pod))
+	if err != nil {
+		return fmt.Errorf("listing containers of pod %q: %w", pod, err)
+	}
+	for _, c := range ctrs {
+		labels, err := c.Labels(ctx)
+		if err != nil || e.ownContainer(labels) {
+			continue
+		}
+		return fmt.Errorf("pod %q: containerd namespace %q already has a pod of this name, run by the compod instance with state dir %s: use another pod name or another --namespace", pod, e.namespace, labels[LabelStateDir])
+	}
+	return nil
 }

@@ -39,6 +39,12 @@ type Engine struct {
 	// volumesDir is where named volumes live; "" = <stateDir>/volumes.
 	volumesDir string
 	netnsDir   string
+	// instance qualifies every host-wide name of this engine's pods
+	// (names.go).
+	instance string
+	// portRegistry is the host-wide registry of published host ports
+	// (portregistry.go).
+	portRegistry string
 	// cniConfig is the network new pods are attached to; a pod's own
 	// record says which one it was attached to (PodRecord.CNI).
 	cniConfig    cni.Config
@@ -82,6 +88,13 @@ func WithStateDir(dir string) Option { return func(e *Engine) { e.stateDir = dir
 
 // WithNetNSDir sets where pod network namespaces are pinned.
 func WithNetNSDir(dir string) Option { return func(e *Engine) { e.netnsDir = dir } }
+
+// WithPortRegistryDir sets the directory of the host-wide registry of
+// published host ports (portregistry.go). Every compod instance on a host
+// must use the same one for ports to be kept apart: the default is
+// DefaultPortRegistryDir, or $COMPOD_PORT_REGISTRY when set. Tests use
+// their own.
+func WithPortRegistryDir(dir string) Option { return func(e *Engine) { e.portRegistry = dir } }
 
 // WithCNI sets the CNI configuration (conf dir, bin dirs).
 func WithCNI(cfg cni.Config) Option { return func(e *Engine) { e.cniConfig = cfg } }
@@ -161,15 +174,26 @@ func configure(opts []Option) (*Engine, error) {
 		stateDir:     DefaultStateDir,
 		netnsDir:     DefaultNetNSDir,
 		cgroupParent: DefaultCgroupParent,
+		portRegistry: DefaultPortRegistryDir,
 		log:          slog.Default(),
 
 		unhealthyPolicy: UnhealthyKill,
 		hostHelperMode:  HostHelperAuto,
 		owned:           map[string]*os.File{},
 	}
+	if dir := os.Getenv(PortRegistryEnv); dir != "" {
+		e.portRegistry = dir
+	}
 	for _, o := range opts {
 		o(e)
 	}
+	// The state dir is named in host-wide places (the port registry, the
+	// instance label of containers): absolute, it means the same to every
+	// process.
+	if abs, err := filepath.Abs(e.stateDir); err == nil {
+		e.stateDir = abs
+	}
+	e.instance = InstanceID(e.stateDir, e.namespace)
 	if e.unhealthyPolicy != UnhealthyKill && e.unhealthyPolicy != UnhealthyReport {
 		return nil, fmt.Errorf("unhealthy policy %q: want %q or %q", e.unhealthyPolicy, UnhealthyKill, UnhealthyReport)
 	}

@@ -182,6 +182,10 @@ func (e *Engine) collectIncomplete(pod string, dryRun bool) (*GCPod, error) {
 	if dryRun {
 		return p, nil
 	}
+	if err := e.releasePodPorts(pod); err != nil {
+		p.Error = err.Error()
+		return p, err
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		p.Error = err.Error()
 		return p, fmt.Errorf("removing the state of pod %q: %w", pod, err)

@@ -26,24 +26,42 @@ import (
 const testCgroupParent = "/compod-test"
 
 type harness struct {
-	t        testing.TB
-	ctx      context.Context
-	eng      *runtime.Engine
-	client   *client.Client
-	stateDir string
-	extra    []runtime.Option
-	before   hostState
+	t         testing.TB
+	ctx       context.Context
+	eng       *runtime.Engine
+	client    *client.Client
+	namespace string
+	stateDir  string
+	// ports is the host-wide port registry the test's engines use: one
+	// of the test's own, so that tests do not meet real pods' claims.
+	ports  string
+	extra  []runtime.Option
+	before hostState
 }
 
 // newHarness gives a test an engine on the private containerd with its own
 // state dir, and checks at cleanup that the test left nothing behind.
 func newHarness(t testing.TB, extra ...runtime.Option) *harness {
 	t.Helper()
+	return newHarnessIn(t, testenv.Namespace, t.TempDir(), extra...)
+}
+
+// otherInstance is a second compod instance on the host, as another
+// operator's or an executor's: its own containerd namespace ns (made with
+// the test images, removed at cleanup) and state dir, and the same
+// host-wide port registry as h.
+func (h *harness) otherInstance(ns string, extra ...runtime.Option) *harness {
+	h.t.Helper()
+	h.t.Cleanup(func() { testenv.RemoveNamespace(h.t, h.client, ns) })
+	return newHarnessIn(h.t, ns, h.ports, extra...)
+}
+
+func newHarnessIn(t testing.TB, ns, ports string, extra ...runtime.Option) *harness {
+	t.Helper()
 	c := testenv.Client(t)
-	testenv.EnsureImages(t, c)
-	ctx := testenv.Context(t)
-	stateDir := t.TempDir()
-	h := &harness{t: t, ctx: ctx, client: c, stateDir: stateDir, extra: extra}
+	testenv.EnsureImagesIn(t, c, ns)
+	h := &harness{t: t, ctx: testenv.ContextIn(t, ns), client: c, namespace: ns,
+		stateDir: t.TempDir(), ports: ports, extra: extra}
 	h.eng = h.newEngine()
 	h.before = h.snapshot()
 	return h
@@ -56,8 +74,9 @@ func (h *harness) newEngine(more ...runtime.Option) *runtime.Engine {
 	h.t.Helper()
 	t := h.t
 	opts := append([]runtime.Option{
-		runtime.WithNamespace(testenv.Namespace),
+		runtime.WithNamespace(h.namespace),
 		runtime.WithStateDir(h.stateDir),
+		runtime.WithPortRegistryDir(h.ports),
 		runtime.WithCgroupParent(testCgroupParent),
 		runtime.WithLoggerBinary(testenv.CompodBinary(t)),
 		runtime.WithCNI(cni.Config{BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}),
@@ -124,8 +143,8 @@ func (h *harness) down(pod string) {
 
 // hostState is everything a pod could leave behind.
 type hostState struct {
-	containers, tasks, snapshots, leases, mounts, cgroups, netns []string
-	cni                                                          cnitest.State
+	containers, tasks, snapshots, leases, mounts, cgroups, netns, portClaims []string
+	cni                                                                      cnitest.State
 }
 
 func (h *harness) snapshot() hostState {
@@ -158,7 +177,7 @@ func (h *harness) snapshot() hostState {
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, h.stateDir) || strings.Contains(line, "/netns/compod-") || strings.Contains(line, "/"+testenv.Namespace+"/") {
+		if strings.Contains(line, h.stateDir) || strings.Contains(line, "/netns/compod-") || strings.Contains(line, "/"+h.namespace+"/") {
 			f := strings.Fields(line)
 			s.mounts = append(s.mounts, f[4])
 		}
@@ -177,6 +196,12 @@ func (h *harness) snapshot() hostState {
 		s.netns = append(s.netns, e.Name())
 	}
 	s.cni = cnitest.Snapshot(h.t, h.stateDir)
+	ents, _ = os.ReadDir(h.ports)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			s.portClaims = append(s.portClaims, e.Name())
+		}
+	}
 	return s
 }
 
@@ -195,6 +220,7 @@ func (h *harness) assertNoLeak() {
 		{"mounts", b.mounts, after.mounts},
 		{"cgroups", b.cgroups, after.cgroups},
 		{"netns", b.netns, after.netns},
+		{"host port claims", b.portClaims, after.portClaims},
 	} {
 		var leaked []string
 		for _, x := range c.after {

@@ -186,7 +186,7 @@ func (e *Engine) runThrowawayHelper(ctx context.Context, pod, id, cgroup string,
 	if cgroup != "" {
 		specOpts = append(specOpts, oci.WithCgroup(cgroup))
 	}
-	labels := map[string]string{LabelRole: roleHostHelper}
+	labels := e.instanceLabels(LabelRole, roleHostHelper)
 	if id == hostHelperID(pod) {
 		labels[LabelPod] = pod
 	}

@@ -61,8 +61,8 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 	req := &netRequest{
 		Pod:       rec.Plan.Name,
 		NetNSDir:  e.netnsDir,
-		NetNSName: netnsName(rec.Plan.Name),
-		CNIID:     e.cniID(rec.Plan.Name),
+		NetNSName: e.recNetNSName(rec),
+		CNIID:     e.recCNIID(rec),
 		CNI:       e.cniConfig,
 	}
 	if rec.CNI != nil {

@@ -7,6 +7,14 @@ const (
 	LabelPod     = "compod.pod"
 	LabelService = "compod.service"
 	LabelRole    = "compod.role" // "sandbox" or "service"
+	// LabelInstance is the compod instance (names.go) whose pod the
+	// container is: two instances that share a containerd namespace (two
+	// state dirs) must not take each other's containers for their own.
+	// Containers of an older compod have none.
+	LabelInstance = "compod.instance"
+	// LabelStateDir is that instance's state dir, for the error that
+	// names the instance that holds a pod name.
+	LabelStateDir = "compod.state-dir"
 
 	roleSandbox = "sandbox"
 	roleService = "service"

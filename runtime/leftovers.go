@@ -48,7 +48,9 @@ func podObjectIDs(plan *translate.PodPlan) []string {
 // removeObject removes the pod's container id (its task killed) and the
 // snapshot of that key, whichever of them exists. A container of that id
 // that belongs to another pod (pod "a" with service "b_c" and pod "a_b"
-// with service "c" share ids) is left alone, and so is its snapshot.
+// with service "c" share ids), or to a pod of the same name of another
+// compod instance in this namespace, is left alone, and so is its
+// snapshot.
 func (e *Engine) removeObject(ctx context.Context, pod, id string) error {
 	ctr, err := e.client.LoadContainer(ctx, id)
 	switch {
@@ -59,6 +61,11 @@ func (e *Engine) removeObject(ctx context.Context, pod, id string) error {
 		}
 		if owner := labels[LabelPod]; owner != pod {
 			e.log.Warn("not removing a container of another pod", "pod", pod, "container", id, "its_pod", owner)
+			return nil
+		}
+		if !e.ownContainer(labels) {
+			e.log.Warn("not removing a container of another compod instance", "pod", pod, "container", id,
+				"its_instance", labels[LabelInstance], "its_state_dir", labels[LabelStateDir])
 			return nil
 		}
 		if err := deleteContainer(ctx, ctr); err != nil {
@@ -112,8 +119,15 @@ func (e *Engine) removeOrphanSnapshots(ctx context.Context, plan *translate.PodP
 }
 
 // launchLeaseID names the lease a launch of the pod runs under. Leases
-// live in a containerd namespace, so the pod name is enough.
-func launchLeaseID(pod string) string { return "compod-" + pod }
+// live in a containerd namespace, which two instances (two state dirs)
+// may share, so it carries the instance; instance "" is the name an
+// older compod used.
+func launchLeaseID(instance, pod string) string {
+	if instance == "" {
+		return "compod-" + pod
+	}
+	return "compod-" + instance + "-" + pod
+}
 
 // withLaunchLease makes (or takes over, from a launch that died) the
 // pod's launch lease and returns ctx carrying it, so every containerd call
@@ -121,7 +135,7 @@ func launchLeaseID(pod string) string { return "compod-" + pod }
 // by a lease of its own. It has no expiry: it is deleted when the launch
 // ends, or by `down` or gc.
 func (e *Engine) withLaunchLease(ctx context.Context, pod string) (context.Context, error) {
-	id := launchLeaseID(pod)
+	id := launchLeaseID(e.instance, pod)
 	_, err := e.client.LeasesService().Create(ctx, leases.WithID(id), leases.WithLabels(map[string]string{LabelPod: pod}))
 	if err != nil && !errdefs.IsAlreadyExists(err) {
 		return ctx, fmt.Errorf("pod %q: creating containerd lease %s: %w", pod, id, err)
@@ -129,18 +143,20 @@ func (e *Engine) withLaunchLease(ctx context.Context, pod string) (context.Conte
 	return leases.WithLease(ctx, id), nil
 }
 
-// deleteLaunchLease deletes the pod's launch lease, if there is one. With
+// deleteLaunchLease deletes the launch lease of the pod of instance (its
+// record's, see launchLeaseID), if there is one. With
 // sync, containerd's garbage collection has released what the lease alone
 // held by the time it returns, so the next launch of the pod finds nothing
 // in its way.
-func (e *Engine) deleteLaunchLease(ctx context.Context, pod string, sync bool) error {
+func (e *Engine) deleteLaunchLease(ctx context.Context, instance, pod string, sync bool) error {
 	var opts []leases.DeleteOpt
 	if sync {
 		opts = append(opts, leases.SynchronousDelete)
 	}
-	err := e.client.LeasesService().Delete(ctx, leases.Lease{ID: launchLeaseID(pod)}, opts...)
+	id := launchLeaseID(instance, pod)
+	err := e.client.LeasesService().Delete(ctx, leases.Lease{ID: id}, opts...)
 	if err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("deleting containerd lease %s: %w", launchLeaseID(pod), err)
+		return fmt.Errorf("deleting containerd lease %s: %w", id, err)
 	}
 	return nil
 }
@@ -155,7 +171,7 @@ func (e *Engine) removeLeftovers(ctx context.Context, rec *PodRecord) []error {
 			errs = append(errs, err)
 		}
 	}
-	if err := e.deleteLaunchLease(ctx, rec.Plan.Name, true); err != nil {
+	if err := e.deleteLaunchLease(ctx, rec.Instance, rec.Plan.Name, true); err != nil {
 		errs = append(errs, err)
 	}
 	return errs

@@ -36,7 +36,10 @@ func (h *harness) assertRunning(pod string) {
 			h.t.Errorf("pod %s: service %s is %s, want running", pod, s.Name, s.State)
 		}
 	}
-	if _, err := os.Stat(runtime.DefaultNetNSDir + "/compod-" + pod); err != nil {
+	if want := runtime.DefaultNetNSDir + "/compod-" + h.eng.Instance() + "-" + pod; st.NetNS != want {
+		h.t.Errorf("pod %s: netns %q, want %q", pod, st.NetNS, want)
+	}
+	if _, err := os.Stat(st.NetNS); err != nil {
 		h.t.Errorf("pod %s has no network namespace: %v", pod, err)
 	}
 }

@@ -90,8 +90,8 @@ volumes:
 	if err != nil {
 		t.Fatalf("ip netns: %v %s", err, nsList)
 	}
-	if !strings.Contains(string(nsList), "compod-"+pod) {
-		t.Errorf("ip netns list = %q, want compod-%s", nsList, pod)
+	if want := "compod-" + h.eng.Instance() + "-" + pod; !strings.Contains(string(nsList), want) {
+		t.Errorf("ip netns list = %q, want %s", nsList, want)
 	}
 	// Every container is labelled with its pod and service.
 	ctrs, err := h.client.Containers(h.ctx, `labels."compod.pod"==`+pod)

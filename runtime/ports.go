@@ -8,11 +8,17 @@ import (
 	"github.com/compod/compod/translate"
 )
 
-// assignPorts gives every published port a host port and checks that no
-// other pod publishes it. That no host process holds it is checked when
-// the network is attached (attachNetwork), in the host's network
-// namespace.
+// assignPorts gives every published port a host port, checks that no
+// other pod publishes it (this instance's records, and the host-wide port
+// registry for every instance's) and claims it in the registry
+// (portregistry.go). That no host process holds it is checked when the
+// network is attached (attachNetwork), in the host's network namespace.
+// The caller holds the pod's mutation lock and releases the claims when
+// the launch fails.
 func (e *Engine) assignPorts(plan *translate.PodPlan) ([]translate.PortMapping, error) {
+	if len(plan.Ports) == 0 {
+		return nil, nil
+	}
 	taken := map[string]string{} // proto/port → owning pod
 	recs, err := e.records()
 	if err != nil {
@@ -26,25 +32,52 @@ func (e *Engine) assignPorts(plan *translate.PodPlan) ([]translate.PortMapping, 
 			taken[portKey(p.Protocol, p.HostPort)] = r.Plan.Name
 		}
 	}
+	unlock, err := e.lockPortRegistry()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	out := make([]translate.PortMapping, 0, len(plan.Ports))
 	for _, p := range plan.Ports {
 		if p.Protocol == "" {
 			p.Protocol = "tcp"
 		}
-		if p.HostPort == 0 {
-			port, err := freePort(p.Protocol, p.HostIP)
-			if err != nil {
-				return nil, fmt.Errorf("service %q: field \"ports\": choosing a host port for %d/%s: %w", p.Service, p.ContainerPort, p.Protocol, err)
+		if p.HostPort != 0 {
+			if owner, ok := taken[portKey(p.Protocol, p.HostPort)]; ok {
+				return nil, fmt.Errorf("service %q: field \"ports\": host port %d/%s is already published by pod %q: choose another port or stop that pod", p.Service, p.HostPort, p.Protocol, owner)
 			}
-			p.HostPort = port
-		}
-		if owner, ok := taken[portKey(p.Protocol, p.HostPort)]; ok {
-			return nil, fmt.Errorf("service %q: field \"ports\": host port %d/%s is already published by pod %q: choose another port or stop that pod", p.Service, p.HostPort, p.Protocol, owner)
+			if err := e.claimPort(plan.Name, p); err != nil {
+				return nil, err
+			}
+		} else if err := e.claimFreePort(plan.Name, &p, taken); err != nil {
+			return nil, err
 		}
 		taken[portKey(p.Protocol, p.HostPort)] = plan.Name
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// claimFreePort picks a port the kernel says is unused, as docker's random
+// publishing does, that no pod of any instance publishes yet, and claims
+// it.
+func (e *Engine) claimFreePort(pod string, p *translate.PortMapping, taken map[string]string) error {
+	const tries = 20
+	var err error
+	for range tries {
+		var port uint16
+		if port, err = freePort(p.Protocol, p.HostIP); err != nil {
+			return fmt.Errorf("service %q: field \"ports\": choosing a host port for %d/%s: %w", p.Service, p.ContainerPort, p.Protocol, err)
+		}
+		if _, ok := taken[portKey(p.Protocol, port)]; ok {
+			continue
+		}
+		p.HostPort = port
+		if err = e.claimPort(pod, *p); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("service %q: field \"ports\": no free host port for %d/%s after %d tries: %w", p.Service, p.ContainerPort, p.Protocol, tries, err)
 }
 
 func portKey(proto string, port uint16) string { return proto + "/" + strconv.Itoa(int(port)) }

@@ -19,8 +19,16 @@ import (
 type PodRecord struct {
 	Plan      translate.PodPlan `json:"plan"`
 	Namespace string            `json:"namespace"`
-	NetNSPath string            `json:"netnsPath,omitempty"`
-	Network   string            `json:"network,omitempty"`
+	// Instance is the id of the compod instance (state dir and namespace,
+	// see names.go) that launched the pod, which its host-wide names
+	// carry; "" in records of a compod from before instances.
+	Instance string `json:"instance,omitempty"`
+	// NetNSPath is the pod's netns pin, CNIID the container id of its CNI
+	// attachment and Cgroup its cgroup: removal uses the names the launch
+	// used, whatever this compod would name them.
+	NetNSPath string `json:"netnsPath,omitempty"`
+	CNIID     string `json:"cniID,omitempty"`
+	Network   string `json:"network,omitempty"`
 	// CNI is the network the pod is attached to (conf file, bin dirs,
 	// IPAM dir): its DEL runs against it, whatever conf dir the compod
 	// that removes the pod is configured with. Records from before it

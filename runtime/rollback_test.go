@@ -71,7 +71,7 @@ func TestFailedRollbackKeepsRecord(t *testing.T) {
 			hy = x
 		}
 	}
-	straggler := filepath.Join(hy.Mount, testCgroupParent, pod, "straggler")
+	straggler := filepath.Join(hy.Mount, testCgroupParent, h.eng.Instance()+"-"+pod, "straggler")
 	if err := os.MkdirAll(straggler, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,6 @@ import (
 	"github.com/compod/compod/cni"
 )
 
-// netnsName is the pinned netns of a pod, as `ip netns` shows it.
-func netnsName(pod string) string { return "compod-" + pod }
-
-// cniID identifies the pod's CNI attachment (IPAM reservation, iptables
-// comments); it includes the containerd namespace so two namespaces can run
-// pods of the same name.
-func (e *Engine) cniID(pod string) string { return e.namespace + "-" + pod }
-
 // createSandbox pins the pod's netns, attaches it to net with CNI (the
 // network rec.CNI names) and starts the pause container in it. It returns
 // the pause task's pid. Each step adds its undo to rb.
@@ -67,7 +59,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 		client.WithImage(pauseImg),
 		client.WithNewSnapshot(id, pauseImg),
 		client.WithNewSpec(specOpts...),
-		client.WithContainerLabels(map[string]string{LabelPod: pod, LabelRole: roleSandbox, labelComposeProject: pod}),
+		client.WithContainerLabels(e.instanceLabels(LabelPod, pod, LabelRole, roleSandbox, labelComposeProject, pod)),
 	)
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)

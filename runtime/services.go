@@ -116,6 +116,7 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 		LabelPod: pod, LabelService: svc.Name, LabelRole: roleService,
 		labelComposeProject: pod, labelComposeService: svc.Name,
 	})
+	maps.Copy(labels, e.instanceLabels())
 	id := serviceID(pod, svc.Name)
 	// The undo comes first: the snapshot is made before the container,
 	// and either may exist when creating fails half way (leftovers.go).

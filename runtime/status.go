@@ -29,12 +29,16 @@ const (
 
 // PodStatus is a pod as `compod ps` shows it.
 type PodStatus struct {
-	Name     string                  `json:"name"`
-	State    string                  `json:"state"`
-	IP       string                  `json:"ip,omitempty"`
-	Ports    []translate.PortMapping `json:"ports,omitempty"`
-	Created  time.Time               `json:"created"`
-	Services []ServiceStatus         `json:"services"`
+	Name    string                  `json:"name"`
+	State   string                  `json:"state"`
+	IP      string                  `json:"ip,omitempty"`
+	Ports   []translate.PortMapping `json:"ports,omitempty"`
+	Created time.Time               `json:"created"`
+	// NetNS and Cgroup are the pod's netns pin and cgroup: host-wide
+	// names that carry the compod instance (see names.go).
+	NetNS    string          `json:"netns,omitempty"`
+	Cgroup   string          `json:"cgroup,omitempty"`
+	Services []ServiceStatus `json:"services"`
 }
 
 // ServiceStatus is one service's container and task.
@@ -80,7 +84,8 @@ func (e *Engine) List(ctx context.Context) ([]PodStatus, error) {
 }
 
 func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error) {
-	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created}
+	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created,
+		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
 	running, failed := 0, 0
 	mon := e.readMonitorFile(rec.Plan.Name)
 	for _, s := range rec.Plan.Services {

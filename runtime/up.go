@@ -75,6 +75,9 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log := e.log.With("pod", plan.Name)
 	start := time.Now()
+	if err := e.otherInstancePod(ctx, plan.Name); err != nil {
+		return nil, err
+	}
 	if err := e.clearStale(ctx, plan); err != nil {
 		return nil, err
 	}
@@ -98,8 +101,15 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		e.unsupervise(plan.Name) // before the pod's directory goes: it writes there
 		if rbErr != nil {
 			upErr = fmt.Errorf("%w; undoing the launch failed too, so the pod's record is kept for `compod down -p %s`: %v", upErr, plan.Name, rbErr)
-		} else if err := os.RemoveAll(dir); err != nil {
-			log.Error("removing the state of a failed launch", "err", err)
+		} else {
+			// The host ports go with the pod's state: while a record is
+			// kept, the pod's port mappings may be too.
+			if err := e.releasePodPorts(plan.Name); err != nil {
+				log.Error("releasing the host ports of a failed launch", "err", err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				log.Error("removing the state of a failed launch", "err", err)
+			}
 		}
 		e.releaseOwner(plan.Name)
 	}()
@@ -111,8 +121,8 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	netCfg := net.Config()
-	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Created: time.Now().UTC(),
-		Cgroup: cgroups.PodPath(e.cgroupParent, plan.Name), Owner: opts.Owner, CNI: &netCfg,
+	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Instance: e.instance, Created: time.Now().UTC(),
+		Cgroup: e.podCgroup(plan.Name), CNIID: e.cniID(plan.Name), Owner: opts.Owner, CNI: &netCfg,
 		VolumesDir: e.VolumesDir()}
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
@@ -137,7 +147,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	// Everything from here on is made under the pod's launch lease
 	// (leftovers.go); it goes last, once the containers are gone.
 	rb.add("delete launch lease", func(ctx context.Context) error {
-		return e.deleteLaunchLease(e.withNS(ctx), plan.Name, true)
+		return e.deleteLaunchLease(e.withNS(ctx), e.instance, plan.Name, true)
 	})
 	if ctx, err = e.withLaunchLease(ctx, plan.Name); err != nil {
 		return nil, err
@@ -176,7 +186,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	ok = true
 	// The containers hold their snapshots now; the lease has done its job.
-	if err := e.deleteLaunchLease(context.WithoutCancel(ctx), plan.Name, false); err != nil {
+	if err := e.deleteLaunchLease(context.WithoutCancel(ctx), e.instance, plan.Name, false); err != nil {
 		log.Warn("the pod started, but its launch lease stays until `compod down`", "err", err)
 	}
 	log.Info("pod started", "ip", rec.IP, "services", len(plan.Services), "elapsed", time.Since(start))

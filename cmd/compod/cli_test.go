@@ -72,7 +72,7 @@ func (c *cli) assertGone(pod string) {
 	if err != nil || len(ctrs) != 0 {
 		c.t.Errorf("containers of %s after down: %d (%v)", pod, len(ctrs), err)
 	}
-	if _, err := os.Stat("/run/netns/compod-" + pod); err == nil {
+	if _, err := os.Stat("/run/netns/compod-" + runtime.InstanceID(c.stateDir, testenv.Namespace) + "-" + pod); err == nil {
 		c.t.Errorf("netns of %s still pinned after down", pod)
 	}
 	if _, err := os.Stat(filepath.Join(c.stateDir, "pods", pod)); err == nil {

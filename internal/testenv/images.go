@@ -33,6 +33,13 @@ var archives struct {
 // images (go build of test/testapp); later calls only check them.
 func EnsureImages(t testing.TB, c *client.Client) {
 	t.Helper()
+	EnsureImagesIn(t, c, Namespace)
+}
+
+// EnsureImagesIn is EnsureImages for another namespace (a test of a second
+// compod instance); RemoveNamespace removes them again.
+func EnsureImagesIn(t testing.TB, c *client.Client, ns string) {
+	t.Helper()
 	testapp := BuildBinary(t, "./test/testapp")
 	archives.once.Do(func() {
 		if archives.busybox, archives.err = BusyboxArchive(BusyboxRef); archives.err != nil {
@@ -51,7 +58,7 @@ func EnsureImages(t testing.TB, c *client.Client) {
 	}
 	defer unlock()
 
-	ctx := Context(t)
+	ctx := ContextIn(t, ns)
 	for _, img := range []struct {
 		ref     string
 		archive []byte

@@ -63,8 +63,11 @@ func Client(t testing.TB) *client.Client {
 }
 
 // Context is a context in Namespace, cancelled at the test's cleanup.
-func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), Namespace))
+func Context(t testing.TB) context.Context { return ContextIn(t, Namespace) }
+
+// ContextIn is a context in namespace ns, cancelled at the test's cleanup.
+func ContextIn(t testing.TB, ns string) context.Context {
+	ctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), ns))
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -246,7 +246,8 @@ func (r *runner) leftovers(pod string) string {
 		left = append(left, "containers "+strings.Join(ctrs, ", "))
 	}
 	for _, n := range r.newNetns() {
-		if n == "compod-"+pod {
+		// compod-<instance>-<pod> (compod-<pod> from older compods)
+		if n == "compod-"+pod || (strings.HasPrefix(n, "compod-") && strings.HasSuffix(n, "-"+pod) && len(n) == len("compod-xxxxxxxx-"+pod)) {
 			left = append(left, "netns "+n)
 		}
 	}
