@@ -94,7 +94,11 @@ func startSupervisor(g *globals, eng *runtime.Engine, pod string) error {
 		return fmt.Errorf("starting the pod's supervisor: %w", err)
 	}
 	if err := eng.RecordSupervisor(pod, cmd.Process.Pid); err != nil {
-		return err
+		// An unrecorded supervisor would outlive `down` (which finds it
+		// by its record): it goes, and the caller removes the pod.
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("recording the pod's supervisor: %w", err)
 	}
 	return cmd.Process.Release()
 }

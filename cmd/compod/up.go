@@ -95,7 +95,15 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	}
 	printStarted(rec)
 	if o.detach {
-		return startSupervisor(g, eng, plan.Name)
+		if err := startSupervisor(g, eng, plan.Name); err != nil {
+			// A pod nobody supervises and nobody can stop through its
+			// supervisor is a launch that failed: it is removed.
+			if derr := eng.Down(ctx, plan.Name, runtime.DownOptions{}); derr != nil {
+				return fmt.Errorf("pod %s started but could not be handed to its supervisor: %w; removing it failed too: %v (run compod down -p %s)", plan.Name, err, derr, plan.Name)
+			}
+			return fmt.Errorf("pod %s started but could not be handed to its supervisor, so it was removed: %w", plan.Name, err)
+		}
+		return nil
 	}
 	return foreground(ctx, sigCtx, eng, plan.Name)
 }
