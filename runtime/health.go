@@ -106,8 +106,9 @@ func cloneHealth(h ServiceHealth) ServiceHealth {
 }
 
 // probe execs the healthcheck once, bounded by its timeout.
-func (p *healthProber) probe(ctx context.Context) HealthResult {
-	res := HealthResult{Start: time.Now(), ExitCode: -1}
+func (p *healthProber) probe(ctx context.Context) (res HealthResult) {
+	res = HealthResult{Start: time.Now(), ExitCode: -1}
+	// Named result: the deferred end time is part of what is returned.
 	defer func() { res.End = time.Now() }()
 	if p.proc == nil {
 		// The task's spec does not change: read it once per prober.

@@ -2,8 +2,11 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +92,27 @@ func TestUnhealthyKillsPod(t *testing.T) {
 	}
 	if ps.Services[0].Health != runtime.HealthUnhealthy {
 		t.Errorf("ps shows health %q, want unhealthy", ps.Services[0].Health)
+	}
+	// Every recorded probe says when it started and ended (as docker's
+	// health log does).
+	var mon struct {
+		Health map[string]runtime.ServiceHealth `json:"health"`
+	}
+	data, err := os.ReadFile(filepath.Join(h.stateDir, "pods", pod, "monitor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &mon); err != nil {
+		t.Fatal(err)
+	}
+	results := mon.Health["app"].Log
+	if len(results) == 0 {
+		t.Fatal("no health results recorded")
+	}
+	for _, r := range results {
+		if r.Start.IsZero() || r.End.Before(r.Start) {
+			t.Errorf("health result with start %v, end %v", r.Start, r.End)
+		}
 	}
 }
 
