@@ -106,7 +106,7 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := units.RAMInBytes(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q: want a size such as 512m or 2g", n.Line, n.Value)
+		return fmt.Errorf("%q: want a size such as 512m or 2g", n.Value)
 	}
 	*b = Bytes(v)
 	return nil
@@ -123,8 +123,9 @@ func (p *Policy) UnmarshalYAML(n *yaml.Node) error {
 	if err := rejectNulls(n, ""); err != nil {
 		return err
 	}
-	type plain Policy
-	var v plain
+	// The YAML error names this type when a key is unknown.
+	type policy Policy
+	var v policy
 	if err := n.Load(&v, yaml.WithKnownFields()); err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ func cmdExecutor(ctx context.Context, args []string) error {
 		CgroupParent:       parent,
 		Pull:               fc.Pull,
 		PluginOrder:        fc.PluginOrder,
+		Policy:             fc.Policy,
 		LaunchTimeout:      time.Duration(fc.LaunchTimeout),
 		TerminalAckTimeout: time.Duration(fc.TerminalAckTimeout),
 		Log:                log,
