@@ -54,6 +54,20 @@ func Admit(plan *PodPlan, p Policy) error {
 	return nil
 }
 
+// AdmitWithPolicyFile is Admit with the policy of a file (`compod up
+// --policy`); an empty path means no policy: every pod is admitted as it
+// is, as docker would run it.
+func AdmitWithPolicyFile(plan *PodPlan, path string) error {
+	if path == "" {
+		return nil
+	}
+	p, err := LoadPolicyFile(path)
+	if err != nil {
+		return err
+	}
+	return Admit(plan, p)
+}
+
 // IsPolicyError says whether err is (or wraps) a refusal by the policy.
 func IsPolicyError(err error) bool {
 	var pe *PolicyError

@@ -29,6 +29,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	fs.Var(&profiles, "profile", "compose profile to enable (repeatable)")
 	pull := fs.String("pull", runtime.PullMissing, "pull policy: missing, always or never")
 	launchTimeout := fs.Duration("timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
+	policyFile := fs.String("policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; default $COMPOD_POLICY); without one no policy applies, as with docker")
 	detach := fs.Bool("d", false, "start the pod and return")
 	fs.BoolVar(detach, "detach", false, "start the pod and return")
 	if _, err := parseInterleaved(fs, args); err != nil {
@@ -51,6 +52,10 @@ func cmdUp(ctx context.Context, args []string) error {
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	// Before anything is created: a refused pod pulls no image.
+	if err := translate.AdmitWithPolicyFile(plan, *policyFile); err != nil {
+		return err
 	}
 	eng, err := g.engine(ctx)
 	if err != nil {
