@@ -3,8 +3,11 @@ package translate
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -97,5 +100,47 @@ func TestPolicyOverlay(t *testing.T) {
 	}
 	if *base.AllowPrivileged {
 		t.Error("Overlay changed its receiver")
+	}
+}
+
+// TestPolicyDocExamples keeps docs/policy.md honest: every example loads,
+// and the default it shows is DefaultExecutorPolicy.
+func TestPolicyDocExamples(t *testing.T) {
+	data, err := os.ReadFile("../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := 0
+	for _, part := range strings.Split(string(data), "```")[1:] {
+		lang, body, _ := strings.Cut(part, "\n")
+		if lang != "yaml" && lang != "json" {
+			continue
+		}
+		blocks++
+		doc := []byte(body)
+		if strings.Contains(body, "executor.yaml") {
+			var cfg struct {
+				Policy Policy `yaml:"policy"`
+			}
+			if err := yaml.Load(doc, &cfg, yaml.WithKnownFields()); err != nil {
+				t.Errorf("config example:\n%s\n%v", body, err)
+			}
+			continue
+		}
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			t.Errorf("example:\n%s\n%v", body, err)
+			continue
+		}
+		if strings.Contains(body, "only the task sandbox") {
+			want := DefaultExecutorPolicy("")
+			want.AlwaysAllowedBindRoots = nil
+			if !reflect.DeepEqual(p, want) {
+				t.Errorf("docs/policy.md shows the default as\n%+v\nbut it is\n%+v", p, want)
+			}
+		}
+	}
+	if blocks < 4 {
+		t.Errorf("found %d examples in docs/policy.md", blocks)
 	}
 }
