@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/compod/compod/translate"
 )
 
 // Defaults for settings the agent normally provides (Mesos' own defaults)
@@ -149,6 +151,10 @@ type FileConfig struct {
 	TerminalAckTimeout Duration `yaml:"terminal_ack_timeout" json:"terminal_ack_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level" json:"log_level"`
+	// Policy loosens (or tightens) the admission policy every pod is
+	// judged by; nil leaves translate.DefaultExecutorPolicy as it is. See
+	// docs/policy.md.
+	Policy *translate.Policy `yaml:"policy" json:"policy"`
 }
 
 // LoadFile reads a config file. Unknown keys are errors (a typo must not

@@ -120,14 +120,17 @@ func TestParseFileJSON(t *testing.T) {
 
 func TestParseFileErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"contanerd: {}\n":             "contanerd",
-		"launch_timeout: soon\n":      "soon",
-		"unhealthy_policy: ignore\n":  "unhealthy_policy",
-		"pull: sometimes\n":           "pull",
-		"cni: {bin_dir: /x}\n":        "bin_dir",
-		"log_level: loud\n":           "log_level",
-		"{\"state_dir\": [1, 2]}":     "line 1",
-		"containerd:\n  adress: /x\n": "adress",
+		"contanerd: {}\n":                                     "contanerd",
+		"launch_timeout: soon\n":                              "soon",
+		"unhealthy_policy: ignore\n":                          "unhealthy_policy",
+		"pull: sometimes\n":                                   "pull",
+		"cni: {bin_dir: /x}\n":                                "bin_dir",
+		"log_level: loud\n":                                   "log_level",
+		"{\"state_dir\": [1, 2]}":                             "line 1",
+		"containerd:\n  adress: /x\n":                         "adress",
+		"policy:\n  allow_privilegd: true\n":                  "allow_privilegd",
+		"policy:\n  bind_mounts: {allowed_prefixes: [srv]}\n": "not an absolute path",
+		"policy:\n  allowed_cap_add:\n":                       "allowed_cap_add has no value",
 	} {
 		_, err := ParseFile([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -148,5 +151,23 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := LoadFile(p + ".missing"); err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+func TestParseFilePolicy(t *testing.T) {
+	fc, err := ParseFile([]byte(`
+policy:
+  allow_privileged: true
+  bind_mounts:
+    allowed_prefixes: [/srv/data]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Policy == nil || !*fc.Policy.AllowPrivileged || (*fc.Policy.BindMounts.AllowedPrefixes)[0] != "/srv/data" || fc.Policy.AllowedCapAdd != nil {
+		t.Fatalf("policy: %+v", fc.Policy)
+	}
+	if fc, err := ParseFile([]byte("pull: never\n")); err != nil || fc.Policy != nil {
+		t.Fatalf("no policy: key: %+v, %v", fc.Policy, err)
 	}
 }

@@ -44,6 +44,8 @@ type e2e struct {
 	pods     []string // names of this test's pods
 	cniSnap  cnitest.State
 	exs      []*agentsim.Executor
+	// env is added to the executor's environment (COMPOD_CONFIG, ...).
+	env map[string]string
 }
 
 type e2eOpts struct {
@@ -133,6 +135,9 @@ func (e *e2e) launch(task mesos.TaskInfo, files map[string]string) *agentsim.Exe
 		"COMPOD_STATE_DIR":     e.stateDir,
 		"COMPOD_CNI_BIN_DIR":   "/usr/lib/cni:/opt/cni/bin",
 		"COMPOD_LOG_LEVEL":     "debug",
+	}
+	for k, v := range e.env {
+		env[k] = v
 	}
 	var vars []mesos.Environment_Variable
 	for k, v := range env {

@@ -63,6 +63,11 @@ type Options struct {
 	// PluginOrder is the default plugin order (the task label
 	// `pluginorder` overrides it).
 	PluginOrder []string
+	// Policy is the operator's admission policy (the config file's
+	// policy:), laid over translate.DefaultExecutorPolicy; nil means the
+	// default alone. Every pod is judged after the plugins' PreLaunch and
+	// before anything is created.
+	Policy *translate.Policy
 	// LaunchTimeout bounds a pod's launch; zero means no bound.
 	LaunchTimeout time.Duration
 	// TerminalAckTimeout is how long to wait for the agent to acknowledge

@@ -209,6 +209,12 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	for _, w := range plan.Warnings {
 		t.log.Warn("compose", "warning", w)
 	}
+	// After the plugins (they may change the plan: the policy judges what
+	// will run), before anything is created. Check also pins the bind
+	// sources to the paths it judged.
+	if err := translate.Admit(plan, x.policy()); err != nil {
+		return nil, err
+	}
 	assigned, err := AssignHostPorts(plan.Ports, OfferedPorts(t.info.Resources))
 	if err != nil {
 		return nil, err
@@ -220,6 +226,16 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 		t.log.Warn("writing the pod plan to the sandbox", "err", err)
 	}
 	return plan, nil
+}
+
+// policy is the admission policy of every pod: the default for a shared
+// agent, with the operator's rules laid over it.
+func (x *Executor) policy() translate.Policy {
+	p := translate.DefaultExecutorPolicy(x.o.Env.Sandbox)
+	if x.o.Policy != nil {
+		p = p.Overlay(*x.o.Policy)
+	}
+	return p
 }
 
 func writeJSON(dir, name string, v any, mode os.FileMode) error {

@@ -10,13 +10,14 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/compod/compod/translate"
 )
 
 // dockerDefaultCaps is the set docker (and containerd's default spec)
-// gives a container.
-var dockerDefaultCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+// gives a container; the "nothing" case below checks that the executor's
+// default admission policy (which allows cap_add of these) names it right.
+var dockerDefaultCaps = translate.DockerDefaultCapabilities
 
 // The spec a service gets from cap_add / cap_drop, as written in compose,
 // and the seccomp profile computed after them (the order serviceSpecOpts

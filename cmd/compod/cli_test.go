@@ -399,3 +399,54 @@ func TestUpRejectsBadServiceName(t *testing.T) {
 		t.Errorf("a rejected up left pod state: %v", ents)
 	}
 }
+
+// A pod the policy refuses is refused before anything is created (the
+// image is one no registry has: a pull would fail otherwise), with every
+// violation listed; the policy comes from --policy or COMPOD_POLICY.
+func TestUpPolicy(t *testing.T) {
+	c := newCLI(t)
+	f := c.write("compose.yaml", `
+services:
+  web:
+    image: 127.0.0.1:5000/compod-policy-never-pushed:1
+    privileged: true
+    volumes: ["/:/host"]
+`)
+	pol := c.write("policy.yaml", "allow_privileged: false\nbind_mounts: {allowed_prefixes: [/srv]}\n")
+	want := []string{
+		"pod policy-up is refused by the admission policy (2 violations)",
+		`compose.yaml: service "web": field "volumes[0]": bind source / is not under an allowed prefix`,
+		`compose.yaml: service "web": field "privileged": privileged services are not allowed (policy rule allow_privileged)`,
+	}
+	check := func(how string, errOut string, code int) {
+		t.Helper()
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1; stderr %q", how, code, errOut)
+		}
+		for _, w := range want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%s: stderr does not say %q:\n%s", how, w, errOut)
+			}
+		}
+		c.assertGone("policy-up")
+	}
+	_, errOut, code := c.run("up", "-d", "-f", f, "-p", "policy-up", "--policy", pol)
+	check("--policy", errOut, code)
+
+	cmd := exec.Command(c.bin, "up", "-d", "-f", f, "-p", "policy-up")
+	cmd.Env, cmd.Dir = append(c.env(), "COMPOD_POLICY="+pol), c.dir
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	check("COMPOD_POLICY", errb.String(), code)
+
+	bad := c.write("bad-policy.yaml", "allow_privilegd: false\n")
+	_, errOut, code = c.run("up", "-d", "-f", f, "-p", "policy-up", "--policy", bad)
+	if code != 1 || !strings.Contains(errOut, "bad-policy.yaml") || !strings.Contains(errOut, "allow_privilegd") {
+		t.Errorf("a policy file with an unknown key: exit %d, %q", code, errOut)
+	}
+}

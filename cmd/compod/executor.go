@@ -116,6 +116,7 @@ func runExecutor(ctx context.Context, g *globals, configPath string) error {
 		CgroupParent:       parent,
 		Pull:               fc.Pull,
 		PluginOrder:        fc.PluginOrder,
+		Policy:             fc.Policy,
 		LaunchTimeout:      time.Duration(fc.LaunchTimeout),
 		TerminalAckTimeout: time.Duration(fc.TerminalAckTimeout),
 		Log:                log,

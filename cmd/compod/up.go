@@ -22,7 +22,7 @@ const logDrain = 300 * time.Millisecond
 // upOptions are up's own flags.
 type upOptions struct {
 	files, envFiles, profiles []string
-	project, pull             string
+	project, pull, policy     string
 	timeout                   time.Duration
 	detach                    bool
 }
@@ -51,6 +51,7 @@ health checks working.`,
 	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
 	f.StringVar(&o.pull, "pull", runtime.PullMissing, "pull policy: missing, always or never")
 	f.DurationVar(&o.timeout, "timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
+	f.StringVar(&o.policy, "policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; env COMPOD_POLICY); without one no policy applies, as with docker")
 	f.BoolVarP(&o.detach, "detach", "d", false, "start the pod and return")
 	return cmd
 }
@@ -74,6 +75,10 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	// Before anything is created: a refused pod pulls no image.
+	if err := translate.AdmitWithPolicyFile(plan, o.policy); err != nil {
+		return err
 	}
 	eng, err := g.engine(ctx)
 	if err != nil {
