@@ -143,7 +143,7 @@ services:
 	if err := json.Unmarshal([]byte(out), &pods); err != nil || code != 0 {
 		t.Fatalf("ps json: %v (exit %d): %s", err, code, out)
 	}
-	if len(pods) != 1 || pods[0].Name != "clipod" || len(pods[0].Services) != 2 || pods[0].State != runtime.PodRunning {
+	if len(pods) != 1 || pods[0].Name != "clipod" || len(pods[0].Services) != 2 || pods[0].State != runtime.PhaseRunning {
 		t.Fatalf("ps = %+v", pods)
 	}
 	for _, s := range pods[0].Services {

@@ -92,8 +92,13 @@ type RestartService struct {
 // StopProbe: the service's task is gone; end its health probe.
 type StopProbe struct{ Service string }
 
-// StopPod: the failure policy: the pod failed, stop what still runs.
-type StopPod struct{ Failure Failure }
+// StopPod: the failure policy: the pod failed, stop what still runs,
+// after Delay (an exit by SIGKILL waits for the OOM event that may name
+// its cause before the stop's own exits and publishes follow).
+type StopPod struct {
+	Failure Failure
+	Delay   time.Duration
+}
 
 // Publish: the pod's state changed; tell watchers and persist it, after
 // Delay (to let an OOM event name the cause of an exit by SIGKILL).
@@ -190,7 +195,11 @@ func Apply(p Pod, ev Event) (Pod, []Action) {
 	if p.Failure == nil && !p.Stopping {
 		if f := p.firstFailure(); f != nil {
 			p.Failure = f
-			acts = append(acts, StopPod{*f})
+			stop := StopPod{Failure: *f}
+			if f.Reason == ReasonServiceExit && f.ExitCode == 137 {
+				stop.Delay = OOMGrace
+			}
+			acts = append(acts, stop)
 		}
 	}
 	return p, acts
