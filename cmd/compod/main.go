@@ -21,6 +21,7 @@ Usage:
   compod ps     [-p NAME] [--format table|json]
   compod logs   -p NAME [SERVICE] [-f]
   compod gc     [--dry-run] [--format table|json]   remove pods whose owner is gone
+  compod supervise -p NAME                          re-attach a supervisor to an unsupervised pod
   compod version
 
 Global flags (any command):
@@ -74,7 +75,8 @@ func run(ctx context.Context, args []string) int {
 		"gc":       cmdGC,
 		"version":  cmdVersion,
 		"executor": cmdExecutor,
-		// Hidden: started by `up -d` to keep supervising the pod.
+		// Also started by `up -d` (with --owner-fd) to keep supervising
+		// the pod.
 		"supervise": cmdSupervise,
 	}
 	cmd, ok := commands[args[0]]

@@ -12,9 +12,14 @@ import (
 	"github.com/compod/compod/runtime"
 )
 
-// cmdSupervise is the hidden `compod supervise -p POD`: started detached by
-// `up -d`, it keeps a pod's restart policies and health checks working
-// until the pod is stopped or removed (which stops it with SIGTERM first).
+// cmdSupervise is `compod supervise -p POD`. Started by a user, it
+// re-attaches a supervisor to a running pod whose supervisor died (`ps`
+// says unsupervised): it takes the pod's owner lock (refusing while a live
+// supervisor holds it) and hands it to a detached supervisor, as `up -d`
+// does. With --owner-fd (how `up -d` and this command start it) it is that
+// detached supervisor: it keeps the pod's restart policies, health checks
+// and failure policy working until the pod is stopped or removed (which
+// stops it with SIGTERM first).
 func cmdSupervise(ctx context.Context, args []string) error {
 	var g globals
 	fs := newFlags("supervise", &g)
@@ -31,12 +36,20 @@ func cmdSupervise(ctx context.Context, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	if *ownerFD >= 0 {
-		// From here on this process owns the pod: while it lives, gc
-		// leaves the pod alone.
-		if err := eng.AdoptOwner(*project, os.NewFile(uintptr(*ownerFD), "owner.lock")); err != nil {
+	if *ownerFD < 0 {
+		if err := eng.TakeOwner(*project); err != nil {
 			return err
 		}
+		if err := startSupervisor(&g, eng, *project); err != nil {
+			return err
+		}
+		fmt.Printf("pod %s is supervised again\n", *project)
+		return nil
+	}
+	// From here on this process owns the pod: while it lives, gc leaves
+	// the pod alone.
+	if err := eng.AdoptOwner(*project, os.NewFile(uintptr(*ownerFD), "owner.lock")); err != nil {
+		return err
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
