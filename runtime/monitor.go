@@ -77,7 +77,7 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 		e: e, rec: rec, ctx: ctx, cancel: cancel, ids: map[string]string{},
 		probes:   map[string]context.CancelFunc{},
 		watchers: map[chan PodState]struct{}{}, changed: make(chan struct{}),
-		state:    e.newPodState(rec, launchedElsewhere),
+		state: e.newPodState(rec, launchedElsewhere),
 	}
 	if launchedElsewhere {
 		s.state = restoreState(s.state, e.readMonitorFile(rec.Plan.Name), false)

@@ -32,8 +32,8 @@ type PodStatus struct {
 	State PodPhase `json:"state"`
 	// Reason and Message say why a pod failed (or, for unsupervised,
 	// what to do).
-	Reason   FailureReason `json:"reason,omitempty"`
-	Message  string        `json:"message,omitempty"`
+	Reason   FailureReason           `json:"reason,omitempty"`
+	Message  string                  `json:"message,omitempty"`
 	IP       string                  `json:"ip,omitempty"`
 	Ports    []translate.PortMapping `json:"ports,omitempty"`
 	Created  time.Time               `json:"created"`

@@ -146,7 +146,7 @@ func TestApply(t *testing.T) {
 		{name: "reconcile of a pod launched elsewhere: a missing task is lost",
 			pod:   New("p", []ServiceSpec{{Name: "web"}, {Name: "db"}}, true, true),
 			phase: PhaseFailed, failure: &Failure{Service: "web", Reason: ReasonLost, Message: `service "web" is gone: its task was removed without compod seeing it exit`},
-			events: []Event{Snapshot{Tasks: map[string]TaskSnapshot{"web": {Missing: true}, "db": {}}}},
+			events:  []Event{Snapshot{Tasks: map[string]TaskSnapshot{"web": {Missing: true}, "db": {}}}},
 			actions: []Action{StopProbe{"web"}, Publish{}, StopPod{Failure: Failure{Service: "web", Reason: ReasonLost, Message: `service "web" is gone: its task was removed without compod seeing it exit`}}}},
 		{name: "events of services the pod does not have change nothing", pod: pod("", true), phase: PhaseRunning,
 			events: []Event{TaskExited{Service: "other", ExitCode: 1}, TaskOOM{Service: "other"}, TaskVanished{Service: "other"}}},
