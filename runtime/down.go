@@ -49,7 +49,11 @@ func (e *Engine) Stop(ctx context.Context, pod string, opts DownOptions) error {
 	if err := e.stopSupervisorProcess(pod); err != nil {
 		return err
 	}
-	e.setStopping(pod)
+	if !e.setStopping(pod) {
+		// No supervisor here records the stop request: the exits it
+		// causes are not failures for `ps` either.
+		e.markStopped(pod)
+	}
 	return e.stopServices(ctx, rec, opts)
 }
 

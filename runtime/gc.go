@@ -128,8 +128,9 @@ func (e *Engine) collectPod(ctx context.Context, pod string, match func(map[stri
 		return nil, err
 	}
 	p := &GCPod{Name: pod, Owner: rec.Owner, State: "unknown"}
-	if st, err := e.status(ctx, rec); err == nil {
-		p.State = st.State
+	// gc holds the pod's locks itself: what they say is about gc.
+	if st, err := e.statusWith(ctx, rec, false); err == nil {
+		p.State = string(st.State)
 	}
 	if dryRun {
 		e.releaseOwner(pod)

@@ -14,15 +14,16 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/compod/compod/runtime/podstate"
 	"github.com/compod/compod/translate"
 )
 
 // Health states (docker's names).
 const (
-	HealthNone      = ""
-	HealthStarting  = "starting"
-	HealthHealthy   = "healthy"
-	HealthUnhealthy = "unhealthy"
+	HealthNone      = podstate.HealthNone
+	HealthStarting  = podstate.HealthStarting
+	HealthHealthy   = podstate.HealthHealthy
+	HealthUnhealthy = podstate.HealthUnhealthy
 )
 
 // healthLogSize is how many probe results are kept, as docker inspect shows.
@@ -32,19 +33,10 @@ const (
 )
 
 // HealthResult is one probe.
-type HealthResult struct {
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	ExitCode int       `json:"exitCode"`
-	Output   string    `json:"output"`
-}
+type HealthResult = podstate.HealthResult
 
 // ServiceHealth is a service's health as ps and the executor see it.
-type ServiceHealth struct {
-	Status        string         `json:"status"`
-	FailingStreak int            `json:"failingStreak"`
-	Log           []HealthResult `json:"log,omitempty"`
-}
+type ServiceHealth = podstate.Health
 
 // healthProber runs one service's healthcheck by exec'ing it in the
 // service's task, on the healthcheck's own schedule.

@@ -28,7 +28,7 @@ func (h *harness) assertRunning(pod string) {
 	if err != nil {
 		h.t.Fatalf("status of %s: %v", pod, err)
 	}
-	if st.State != runtime.PodRunning || st.IP == "" {
+	if st.State != runtime.PhaseRunning || st.IP == "" {
 		h.t.Errorf("pod %s: state %s ip %q, want running with an IP", pod, st.State, st.IP)
 	}
 	for _, s := range st.Services {

@@ -7,31 +7,14 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/typeurl/v2"
 
+	"github.com/compod/compod/runtime/podstate"
 	"github.com/compod/compod/translate"
-)
-
-// Reconnect backoff for the event subscription: containerd restarting is
-// normal (tasks live on in their shims), so compod keeps trying.
-const (
-	resubscribeMin = 100 * time.Millisecond
-	resubscribeMax = 5 * time.Second
-	// oomGrace is how long an exit by SIGKILL waits for the OOM event that
-	// may explain it: containerd's shim reports the two independently.
-	oomGrace = 250 * time.Millisecond
-	// Restart backoff, doubled per restart of a service (docker's numbers).
-	restartBackoffMin = 100 * time.Millisecond
-	restartBackoffMax = 10 * time.Second
 )
 
 // Unhealthy policies (dce-go's cleanpod.unhealthy).
@@ -40,41 +23,39 @@ const (
 	UnhealthyReport = "report" // unhealthy is only reported
 )
 
-// supervisor is the single place that turns a pod's runtime events (task
-// exits and OOM kills from containerd's event stream, health probe results)
-// into pod state, and that applies restart policies. There is at most one
-// per pod per compod process; it lives from Up (or the first Watch) until
-// Stop, Down or Close.
+// supervisor runs one pod's state machine (runtime/podstate): it feeds it
+// the events it learns from containerd (events.go) and from the health
+// probes, and carries out the actions it returns: restarts by the restart
+// policy, the failure policy (a failed pod is stopped, whoever supervises
+// it: foreground `up`, `compod supervise`, the executor), publishing to
+// watchers and to monitor.json for `compod ps`. There is at most one per
+// pod per compod process; it lives from Up (or the first Watch) until
+// Stop, Down or Close. Every goroutine it starts is joined when it is
+// dropped.
 type supervisor struct {
 	e      *Engine
 	rec    *PodRecord
 	ids    map[string]string // container id → service
+	ctx    context.Context   // cancelled when the supervisor is dropped
 	cancel context.CancelFunc
-	doneC  <-chan struct{} // closed when the supervisor stops
 
-	mu         sync.Mutex
-	exits      map[string]uint32
-	oom        map[string]bool
-	health     map[string]ServiceHealth
-	restarts   map[string]int
-	restarting map[string]bool
-	probes     map[string]context.CancelFunc
-	noHealth   map[string]bool // services started without a healthcheck
-	lost       map[string]bool // services whose task vanished without an exit
-	// launched says which services should have a task: those this process
-	// started, or all of them when the supervisor came from Watch on a pod
-	// another process launched.
-	launched    map[string]bool
-	launchedAll bool
-	stopping    bool
-	dropped     bool // no longer the pod's supervisor: publishes nothing
+	mu     sync.Mutex
+	state  podstate.Pod
+	probes map[string]context.CancelFunc
+	// probesOff: no probe starts any more (the pod is stopping, or the
+	// supervisor is being dropped).
+	probesOff bool
+	// closing: the supervisor is being dropped; it starts no goroutine.
+	closing bool
+	dropped bool // no longer the pod's supervisor: publishes nothing
 	// probing counts the running health probers, so that stopping the
 	// pod or the supervisor waits for a probe's exec to be gone before
 	// the service is killed and deleted.
 	probing sync.WaitGroup
-	// bg counts the supervisor's other goroutines (its event loop and
-	// restarts), so that dropping it waits until nothing of it writes to
-	// the pod's directory any more.
+	// bg counts the supervisor's other goroutines (its event loop,
+	// restarts, delayed publishes, the failure policy's stop), so that
+	// dropping it waits until nothing of it writes to the pod's directory
+	// any more.
 	bg       sync.WaitGroup
 	watchers map[chan PodState]struct{}
 	changed  chan struct{} // closed and replaced on every change
@@ -82,6 +63,9 @@ type supervisor struct {
 }
 
 // supervise returns the pod's supervisor, starting it if needed.
+// launchedElsewhere: another process launched the pod (every service
+// should have a task; the restart counts and failure it recorded carry
+// on).
 func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	e.supMu.Lock()
 	defer e.supMu.Unlock()
@@ -90,14 +74,14 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	}
 	ctx, cancel := context.WithCancel(e.withNS(context.Background()))
 	s := &supervisor{
-		e: e, rec: rec, cancel: cancel, ids: map[string]string{},
-		exits: map[string]uint32{}, oom: map[string]bool{}, health: map[string]ServiceHealth{},
-		restarts: map[string]int{}, restarting: map[string]bool{}, probes: map[string]context.CancelFunc{}, noHealth: map[string]bool{},
-		lost: map[string]bool{}, launched: map[string]bool{},
+		e: e, rec: rec, ctx: ctx, cancel: cancel, ids: map[string]string{},
+		probes:   map[string]context.CancelFunc{},
 		watchers: map[chan PodState]struct{}{}, changed: make(chan struct{}),
-		launchedAll: launchedElsewhere,
+		state: e.newPodState(rec, launchedElsewhere),
 	}
-	s.doneC = ctx.Done()
+	if launchedElsewhere {
+		s.state = restoreState(s.state, e.readMonitorFile(rec.Plan.Name), false)
+	}
 	for _, svc := range rec.Plan.Services {
 		s.ids[serviceID(rec.Plan.Name, svc.Name)] = svc.Name
 	}
@@ -109,19 +93,49 @@ func (e *Engine) supervise(rec *PodRecord, launchedElsewhere bool) *supervisor {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.run(ctx, ready)
+		s.run(ctx, ready, launchedElsewhere)
 	}()
 	<-ready
 	return s
+}
+
+// newPodState is the state machine of a pod whose services have not been
+// seen yet.
+func (e *Engine) newPodState(rec *PodRecord, expected bool) podstate.Pod {
+	specs := make([]podstate.ServiceSpec, 0, len(rec.Plan.Services))
+	for _, s := range rec.Plan.Services {
+		specs = append(specs, podstate.ServiceSpec{Name: s.Name, Restart: s.Restart})
+	}
+	return podstate.New(rec.Plan.Name, specs, e.unhealthyPolicy == UnhealthyKill, expected)
+}
+
+// restoreState carries on what a supervisor persisted (monitor.json):
+// restart counts, the pod's failure, a stop request, and (for `ps`) the
+// last health.
+func restoreState(p podstate.Pod, m monitorFile, withHealth bool) podstate.Pod {
+	for i := range p.Services {
+		s := &p.Services[i]
+		s.Restarts = m.Restarts[s.Name]
+		if withHealth {
+			s.Health = m.Health[s.Name]
+		}
+	}
+	if m.Failure != nil {
+		f := *m.Failure
+		p.Failure = &f
+	}
+	p.Stopping = m.Stopped
+	return p
 }
 
 // unsupervise stops the pod's supervisor (probes, restarts, watchers).
 func (e *Engine) unsupervise(pod string) {
 	if s := e.dropSupervisor(pod); s != nil {
 		// Nobody probes the pod any more: drop its health rather than
-		// let `ps` show a stale one. Restart counts stay true.
+		// let `ps` show a stale one. Restart counts and a failure stay
+		// true.
 		s.mu.Lock()
-		e.writeMonitorFile(pod, nil, s.restarts)
+		e.writeMonitorFile(pod, monitorOf(s.state, false))
 		s.mu.Unlock()
 	}
 }
@@ -135,9 +149,11 @@ func (e *Engine) dropSupervisor(pod string) *supervisor {
 	e.supMu.Unlock()
 	if s != nil {
 		s.cancel()
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		s.stopProbes()
 		s.bg.Wait()
-		// A publish timer may still be due (oomGrace).
 		s.mu.Lock()
 		s.dropped = true
 		s.mu.Unlock()
@@ -145,15 +161,23 @@ func (e *Engine) dropSupervisor(pod string) *supervisor {
 	return s
 }
 
-// setStopping turns off restarts and probes before compod stops the pod
-// on purpose, so the exits it causes are not treated as failures to heal.
-func (e *Engine) setStopping(pod string) {
+// setStopping tells the pod's supervisor that compod stops the pod on
+// purpose, so the exits it causes are neither restarted nor failures, and
+// ends health probing. It reports whether this process supervises the
+// pod.
+func (e *Engine) setStopping(pod string) bool {
 	e.supMu.Lock()
 	s := e.sups[pod]
 	e.supMu.Unlock()
 	if s == nil {
-		return
+		return false
 	}
+	s.setStopping()
+	return true
+}
+
+func (s *supervisor) setStopping() {
+	s.apply(podstate.StopRequested{})
 	s.stopProbes()
 }
 
@@ -161,7 +185,7 @@ func (e *Engine) setStopping(pod string) {
 // execs are gone.
 func (s *supervisor) stopProbes() {
 	s.mu.Lock()
-	s.stopping = true
+	s.probesOff = true
 	for _, cancel := range s.probes {
 		cancel()
 	}
@@ -169,28 +193,114 @@ func (s *supervisor) stopProbes() {
 	s.probing.Wait()
 }
 
+// spawn runs fn in a goroutine of the supervisor's, unless it is being
+// dropped.
+func (s *supervisor) spawn(fn func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.bg.Add(1) // under mu with closing false: dropSupervisor has not begun waiting
+	go func() {
+		defer s.bg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// apply feeds an event to the state machine and carries out its actions.
+func (s *supervisor) apply(ev podstate.Event) {
+	s.mu.Lock()
+	var acts []podstate.Action
+	s.state, acts = podstate.Apply(s.state, ev)
+	var later []podstate.Action
+	for _, a := range acts {
+		if a, ok := a.(podstate.StopProbe); ok {
+			if cancel, ok := s.probes[a.Service]; ok {
+				cancel()
+				delete(s.probes, a.Service)
+			}
+			continue
+		}
+		later = append(later, a)
+	}
+	s.mu.Unlock()
+	for _, a := range later {
+		switch a := a.(type) {
+		case podstate.Publish:
+			if a.Delay == 0 {
+				s.publish()
+				continue
+			}
+			s.spawn(func(ctx context.Context) {
+				if sleepCtx(ctx, a.Delay) {
+					s.publish()
+				}
+			})
+		case podstate.RestartService:
+			s.spawn(func(ctx context.Context) { s.restart(ctx, a) })
+		case podstate.StopPod:
+			s.spawn(func(ctx context.Context) {
+				if sleepCtx(ctx, a.Delay) {
+					s.stopFailed(ctx, a.Failure)
+				}
+			})
+		}
+	}
+}
+
+// stopFailed is the failure policy: a failed pod is stopped (dependents
+// first, each service with its stop signal and grace period) by whoever
+// supervises it, and kept with its exit codes and logs for `ps` and
+// `logs`.
+func (s *supervisor) stopFailed(ctx context.Context, f podstate.Failure) {
+	pod := s.rec.Plan.Name
+	log := s.e.log.With("pod", pod)
+	log.Warn("pod failed: stopping it", "service", f.Service, "reason", f.Reason, "message", f.Message)
+	// Waiting for the mutation lock ends when the supervisor is dropped
+	// (down takes the lock, then drops the supervisor).
+	lock, err := s.e.lockPod(ctx, pod)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("stopping the failed pod", "err", err)
+		}
+		return
+	}
+	defer lock.unlock()
+	rec, err := s.e.readRecord(pod)
+	if err != nil || !rec.Created.Equal(s.rec.Created) {
+		return // removed meanwhile (or another pod of the name)
+	}
+	s.setStopping()
+	if err := s.e.stopServices(ctx, rec, DownOptions{}); err != nil && ctx.Err() == nil {
+		log.Error("stopping the failed pod", "err", err)
+	}
+}
+
 // Watch reports a pod's state changes, learned from containerd's event
-// stream (/tasks/exit, /tasks/oom) and the health probes, never by polling
-// containerd. It first sends the current state. If containerd restarts, the
-// supervisor resubscribes with backoff and reconciles by asking each task
-// for its status, so an exit missed during the outage is still reported,
-// once. The channel closes when ctx ends or the pod is removed.
+// stream (/tasks/exit, /tasks/oom, /tasks/delete) and the health probes,
+// never by polling containerd. It first sends the current state. A watcher
+// always gets the latest state: states it has not read yet are replaced by
+// newer ones (a pod's failure is kept once it happened, so a terminal
+// state is never replaced by a non-terminal one). If containerd restarts,
+// the supervisor resubscribes with backoff and reconciles by asking each
+// task for its status, so an exit missed during the outage is still
+// reported, once. The channel closes when ctx ends or the pod is removed.
 func (e *Engine) Watch(ctx context.Context, pod string) (<-chan PodState, error) {
 	rec, err := e.readRecord(pod)
 	if err != nil {
 		return nil, err
 	}
 	s := e.supervise(rec, true)
-	ch := make(chan PodState, 64)
+	ch := make(chan PodState, 1)
 	s.mu.Lock()
 	s.watchers[ch] = struct{}{}
-	cur := s.deriveLocked()
+	ch <- s.deriveLocked()
 	s.mu.Unlock()
-	ch <- cur
 	go func() {
 		select {
 		case <-ctx.Done():
-		case <-s.doneC:
+		case <-s.ctx.Done():
 		}
 		s.mu.Lock()
 		if _, ok := s.watchers[ch]; ok {
@@ -202,43 +312,10 @@ func (e *Engine) Watch(ctx context.Context, pod string) (<-chan PodState, error)
 	return ch, nil
 }
 
-func (s *supervisor) run(ctx context.Context, ready chan struct{}) {
-	log := s.e.log.With("pod", s.rec.Plan.Name)
-	backoff := resubscribeMin
-	first := true
-	adopted := false
-	for ctx.Err() == nil {
-		subCtx, cancel := context.WithCancel(ctx)
-		evC, errs := s.e.client.Subscribe(subCtx,
-			fmt.Sprintf(`namespace==%s,topic~="^/tasks/(exit|oom|delete)$"`, s.e.namespace))
-		if first {
-			close(ready)
-			first = false
-		}
-		// Reconcile after subscribing: whatever happens from here on
-		// arrives as an event, whatever happened before is in the status.
-		if err := s.reconcile(ctx); err != nil {
-			log.Warn("pod monitor: containerd not reachable, retrying", "err", err, "backoff", backoff)
-			cancel()
-			if !sleepCtx(ctx, backoff) {
-				break
-			}
-			backoff = min(backoff*2, resubscribeMax)
-			continue
-		}
-		backoff = resubscribeMin
-		if s.launchedAll && !adopted {
-			s.adopt(ctx)
-			adopted = true
-		}
-		err := s.consume(ctx, evC, errs)
-		cancel()
-		if ctx.Err() != nil {
-			break
-		}
-		log.Warn("pod monitor: event stream lost, resubscribing", "err", err)
-	}
+// closeWatchers ends every watch (the supervisor stops).
+func (s *supervisor) closeWatchers() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for ch := range s.watchers {
 		delete(s.watchers, ch)
 		close(ch)
@@ -246,91 +323,11 @@ func (s *supervisor) run(ctx context.Context, ready chan struct{}) {
 	for _, c := range s.probes {
 		c()
 	}
-	s.mu.Unlock()
 }
 
-// consume handles events until the subscription fails.
-func (s *supervisor) consume(ctx context.Context, evC <-chan *events.Envelope, errs <-chan error) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-errs:
-			return err
-		case env, ok := <-evC:
-			if !ok {
-				return fmt.Errorf("event stream closed")
-			}
-			ev, err := typeurl.UnmarshalAny(env.Event)
-			if err != nil {
-				continue
-			}
-			switch ev := ev.(type) {
-			case *apievents.TaskExit:
-				svc, ok := s.ids[ev.ContainerID]
-				if !ok || ev.ID != ev.ContainerID { // not ours, or an exec (health probe)
-					continue
-				}
-				s.exited(ctx, svc, ev.ExitStatus)
-			case *apievents.TaskDelete:
-				if svc, ok := s.ids[ev.ContainerID]; ok && ev.ID == ev.ContainerID {
-					s.vanished(svc)
-				}
-			case *apievents.TaskOOM:
-				if svc, ok := s.ids[ev.ContainerID]; ok {
-					s.mu.Lock()
-					s.oom[svc] = true
-					s.mu.Unlock()
-					s.publish()
-				}
-			}
-		}
-	}
-}
-
-// exited records a service exit, or restarts the service when its restart
-// policy says so.
-func (s *supervisor) exited(ctx context.Context, svc string, code uint32) {
-	spec, _ := s.rec.Plan.Service(svc)
-	s.mu.Lock()
-	if s.restarting[svc] {
-		s.mu.Unlock()
-		return
-	}
-	if p, ok := s.probes[svc]; ok {
-		p()
-		delete(s.probes, svc)
-	}
-	if !s.stopping && shouldRestart(spec.Restart, code, s.restarts[svc]) {
-		s.restarting[svc] = true
-		n := s.restarts[svc]
-		s.mu.Unlock()
-		s.bg.Add(1) // from the event loop, which bg counts: never after Wait began
-		go func() {
-			defer s.bg.Done()
-			s.restart(ctx, spec, n, code)
-		}()
-		return
-	}
-	s.exits[svc] = code
-	s.mu.Unlock()
-	if code == 137 {
-		// Give the OOM event a moment to arrive and name the cause.
-		time.AfterFunc(oomGrace, s.publish)
-		return
-	}
-	s.publish()
-}
-
-// adopt takes over a pod another process launched: the restart counts it
-// recorded carry on, and the running services get their health probes.
+// adopt takes over a pod another process launched: its running services
+// get their health probes.
 func (s *supervisor) adopt(ctx context.Context) {
-	prev := s.e.readMonitorFile(s.rec.Plan.Name)
-	s.mu.Lock()
-	for svc, n := range prev.Restarts {
-		s.restarts[svc] = n
-	}
-	s.mu.Unlock()
 	for id, svc := range s.ids {
 		ctr, err := s.e.client.LoadContainer(ctx, id)
 		if err != nil {
@@ -350,65 +347,24 @@ func (s *supervisor) adopt(ctx context.Context) {
 				hc, _ = imageHealthcheck(ctx, img)
 			}
 		}
-		s.started(svc, task, hc)
+		s.started(svc, task, hc, false)
 	}
-	s.publish()
-}
-
-// vanished records a service whose task is gone without compod having seen
-// it exit and without compod removing it (deleted behind its back, or exit
-// and removal both happened while no compod watched): the pod cannot know
-// how it ended, so it fails as lost.
-func (s *supervisor) vanished(svc string) {
-	s.mu.Lock()
-	_, exited := s.exits[svc]
-	if exited || s.stopping || s.restarting[svc] || !(s.launchedAll || s.launched[svc]) {
-		s.mu.Unlock()
-		return
-	}
-	s.lost[svc] = true
-	s.mu.Unlock()
-	s.e.log.Warn("service task vanished", "pod", s.rec.Plan.Name, "service", svc)
-	s.publish()
-}
-
-// shouldRestart applies a compose restart policy to an exit.
-func shouldRestart(policy string, code uint32, restarts int) bool {
-	name, maxStr, _ := strings.Cut(policy, ":")
-	switch name {
-	case "always", "unless-stopped":
-		return true
-	case "on-failure":
-		if code == 0 {
-			return false
-		}
-		if maxStr == "" {
-			return true
-		}
-		n, err := strconv.Atoi(maxStr)
-		return err == nil && restarts < n
-	}
-	return false
 }
 
 // restart starts a new task in the same container: same sandbox, same IP,
 // same log files.
-func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n int, code uint32) {
-	delay := min(restartBackoffMin<<n, restartBackoffMax)
-	log := s.e.log.With("pod", s.rec.Plan.Name, "service", spec.Name)
-	log.Info("restarting service", "exit_code", code, "restart", n+1, "backoff", delay)
+func (s *supervisor) restart(ctx context.Context, a podstate.RestartService) {
+	spec, _ := s.rec.Plan.Service(a.Service)
+	log := s.e.log.With("pod", s.rec.Plan.Name, "service", a.Service)
+	log.Info("restarting service", "exit_code", a.ExitCode, "restart", a.Attempt, "backoff", a.Delay)
 	fail := func(err error) {
 		log.Error("restarting service failed", "err", err)
-		s.mu.Lock()
-		s.restarting[spec.Name] = false
-		s.exits[spec.Name] = code
-		s.mu.Unlock()
-		s.publish()
+		s.apply(podstate.RestartFailed{Service: a.Service, ExitCode: a.ExitCode})
 	}
-	if !sleepCtx(ctx, delay) {
+	if !sleepCtx(ctx, a.Delay) {
 		return
 	}
-	ctr, err := s.e.client.LoadContainer(ctx, serviceID(s.rec.Plan.Name, spec.Name))
+	ctr, err := s.e.client.LoadContainer(ctx, serviceID(s.rec.Plan.Name, a.Service))
 	if err != nil {
 		fail(err)
 		return
@@ -420,13 +376,13 @@ func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n
 		}
 	}
 	s.mu.Lock()
-	stopping := s.stopping
+	stopping := s.state.Stopping
 	s.mu.Unlock()
 	if stopping {
 		fail(fmt.Errorf("pod is stopping"))
 		return
 	}
-	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec.Plan.Name, spec.Name, spec.Tty))
+	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec.Plan.Name, a.Service, spec.Tty))
 	if err == nil {
 		err = task.Start(ctx)
 	}
@@ -434,31 +390,22 @@ func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n
 		fail(err)
 		return
 	}
-	s.mu.Lock()
-	s.restarts[spec.Name] = n + 1
-	s.restarting[spec.Name] = false
-	s.mu.Unlock()
-	s.started(spec.Name, task, nil)
-	s.publish()
+	s.started(a.Service, task, nil, true)
 }
 
 // started registers a service's (new) task and starts its health probe.
 // hc is the healthcheck to run (nil: the plan's, or none).
-func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthcheck) {
+func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthcheck, restarted bool) {
 	if hc == nil {
 		if spec, ok := s.rec.Plan.Service(svc); ok {
 			hc = spec.Healthcheck
 		}
 	}
+	noHealth := hc == nil || len(hc.Test) == 0
+	s.apply(podstate.TaskStarted{Service: svc, Restarted: restarted, NoHealthcheck: noHealth})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.launched[svc] = true
-	delete(s.lost, svc)
-	if hc == nil || len(hc.Test) == 0 {
-		s.noHealth[svc] = true
-		return
-	}
-	if s.stopping {
+	if noHealth || s.probesOff {
 		return
 	}
 	if old, ok := s.probes[svc]; ok {
@@ -467,7 +414,7 @@ func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthc
 	ctx, cancel := context.WithCancel(s.e.withNS(context.Background()))
 	s.probes[svc] = cancel
 	p := &healthProber{e: s.e, pod: s.rec.Plan.Name, service: svc, hc: *hc, task: task, report: s.setHealth}
-	s.probing.Add(1) // under s.mu, with stopping false: stopProbes has not begun waiting
+	s.probing.Add(1) // under s.mu, with probesOff false: stopProbes has not begun waiting
 	go func() {
 		defer s.probing.Done()
 		p.run(ctx)
@@ -475,10 +422,7 @@ func (s *supervisor) started(svc string, task client.Task, hc *translate.Healthc
 }
 
 func (s *supervisor) setHealth(svc string, h ServiceHealth) {
-	s.mu.Lock()
-	s.health[svc] = h
-	s.mu.Unlock()
-	s.publish()
+	s.apply(podstate.HealthReported{Service: svc, Health: h})
 }
 
 // waitHealthy blocks until svc is healthy; it fails when svc exits or turns
@@ -486,19 +430,22 @@ func (s *supervisor) setHealth(svc string, h ServiceHealth) {
 func (s *supervisor) waitHealthy(ctx context.Context, svc string) error {
 	for {
 		s.mu.Lock()
-		h, changed := s.health[svc], s.changed
-		code, exited := s.exits[svc]
-		noHealth := s.noHealth[svc]
+		var st podstate.Service
+		if p := s.state.Service(svc); p != nil {
+			st = *p
+		}
+		changed := s.changed
 		s.mu.Unlock()
+		exited := st.Task == podstate.StatusExited && !st.Restarting
 		switch {
-		case noHealth:
+		case st.NoHealthcheck:
 			return fmt.Errorf("dependency %q has no healthcheck (neither in compose nor in its image)", svc)
-		case h.Status == HealthHealthy:
+		case st.Health.Status == HealthHealthy:
 			return nil
-		case h.Status == HealthUnhealthy:
-			return fmt.Errorf("dependency %q is unhealthy: %s", svc, lastOutput(h))
+		case st.Health.Status == HealthUnhealthy:
+			return fmt.Errorf("dependency %q is unhealthy: %s", svc, st.Health.LastOutput())
 		case exited:
-			return fmt.Errorf("dependency %q exited with code %d before it was healthy", svc, code)
+			return fmt.Errorf("dependency %q exited with code %d before it was healthy", svc, st.ExitCode)
 		}
 		select {
 		case <-changed:
@@ -508,55 +455,8 @@ func (s *supervisor) waitHealthy(ctx context.Context, svc string) error {
 	}
 }
 
-func lastOutput(h ServiceHealth) string {
-	if len(h.Log) == 0 {
-		return "no probe output"
-	}
-	last := h.Log[len(h.Log)-1]
-	return fmt.Sprintf("last probe exited %d: %s", last.ExitCode, strings.TrimSpace(last.Output))
-}
-
-// reconcile reads every service's task status, for exits missed while the
-// event stream was down.
-func (s *supervisor) reconcile(ctx context.Context) error {
-	for id, svc := range s.ids {
-		s.mu.Lock()
-		_, done := s.exits[svc]
-		skip := done || s.restarting[svc]
-		s.mu.Unlock()
-		if skip {
-			continue
-		}
-		ctr, err := s.e.client.LoadContainer(ctx, id)
-		if errdefs.IsNotFound(err) {
-			s.vanished(svc) // unless not created yet
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		task, err := ctr.Task(ctx, nil)
-		if errdefs.IsNotFound(err) {
-			s.vanished(svc)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		st, err := task.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if st.Status == client.Stopped {
-			s.exited(ctx, svc, st.ExitStatus)
-		}
-	}
-	s.publish()
-	return nil
-}
-
 // publish derives the pod state and sends it to every watcher when it
-// changed; it also records health and restarts for `compod ps`.
+// changed; it also persists it for `compod ps`.
 func (s *supervisor) publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -571,70 +471,61 @@ func (s *supervisor) publish() {
 		return
 	}
 	s.last = &st
-	s.e.writeMonitorFile(s.rec.Plan.Name, s.health, s.restarts)
+	s.e.writeMonitorFile(s.rec.Plan.Name, monitorOf(s.state, true))
 	for ch := range s.watchers {
+		// Coalesce: a state the watcher has not read yet is replaced by
+		// this newer one. Only publish sends, under s.mu, so after the
+		// drain there is room.
 		select {
 		case ch <- st:
 		default:
-			s.e.log.Warn("pod state watcher is not keeping up; dropping a state", "pod", s.rec.Plan.Name)
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- st
 		}
 	}
 }
 
-// deriveLocked computes the pod state (docs/lifecycle.md): the first
-// service, in plan order, that exited non-zero (or, with the kill policy,
-// turned unhealthy) fails the pod; a pod whose services all exited 0 is
-// finished.
+// deriveLocked is the pod's state as this supervisor sees it: the one
+// derivation, podstate.Derive (this process supervises the pod, so no
+// facts about other processes apply).
 func (s *supervisor) deriveLocked() PodState {
-	st := PodState{Pod: s.rec.Plan.Name, Phase: PhaseRunning, Exits: maps.Clone(s.exits),
-		Health: map[string]string{}, Restarts: maps.Clone(s.restarts), Time: time.Now()}
-	for svc, h := range s.health {
-		st.Health[svc] = h.Status
-	}
-	for _, svc := range s.rec.Plan.Services {
-		code, ok := s.exits[svc.Name]
-		if ok && code != 0 {
-			st.Phase, st.Service, st.ExitCode = PhaseFailed, svc.Name, code
-			switch {
-			case s.oom[svc.Name]:
-				st.Reason = ReasonOOM
-				st.Message = fmt.Sprintf("service %q was killed for exceeding its memory limit (exit code %d)", svc.Name, code)
-			default:
-				st.Reason = ReasonServiceExit
-				st.Message = fmt.Sprintf("service %q exited with code %d", svc.Name, code)
-			}
-			if n := s.restarts[svc.Name]; n > 0 {
-				st.Message += fmt.Sprintf(" after %d restarts", n)
-			}
-			return st
-		}
-		if s.lost[svc.Name] {
-			st.Phase, st.Service, st.Reason = PhaseFailed, svc.Name, ReasonLost
-			st.Message = fmt.Sprintf("service %q is gone: its task was removed without compod seeing it exit", svc.Name)
-			return st
-		}
-		if h := s.health[svc.Name]; h.Status == HealthUnhealthy && s.e.unhealthyPolicy == UnhealthyKill && !ok {
-			st.Phase, st.Service, st.Reason = PhaseFailed, svc.Name, ReasonUnhealthy
-			st.Message = fmt.Sprintf("service %q is unhealthy: %s", svc.Name, lastOutput(h))
-			return st
-		}
-	}
-	if len(s.exits) == len(s.rec.Plan.Services) && len(s.exits) > 0 {
-		st.Phase = PhaseFinished
-		st.Message = "every service exited 0"
-	}
+	st := podstate.Derive(s.state, podstate.Facts{})
+	st.Time = time.Now()
 	return st
 }
 
-// monitorFile keeps health and restart counts for `compod ps` run from
-// another process.
+// monitorFile is what a supervisor persists for `compod ps` run from
+// another process, and for a supervisor that takes the pod over.
 type monitorFile struct {
 	Health   map[string]ServiceHealth `json:"health,omitempty"`
 	Restarts map[string]int           `json:"restarts,omitempty"`
+	// Failure is what failed the pod (kept once it happened).
+	Failure *podstate.Failure `json:"failure,omitempty"`
+	// Stopped: the pod was stopped on purpose.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
-func (e *Engine) writeMonitorFile(pod string, health map[string]ServiceHealth, restarts map[string]int) {
-	data, err := json.Marshal(monitorFile{Health: health, Restarts: restarts})
+func monitorOf(p podstate.Pod, withHealth bool) monitorFile {
+	m := monitorFile{Restarts: map[string]int{}, Failure: p.Failure, Stopped: p.Stopping}
+	if withHealth {
+		m.Health = map[string]ServiceHealth{}
+	}
+	for _, s := range p.Services {
+		if s.Restarts > 0 {
+			m.Restarts[s.Name] = s.Restarts
+		}
+		if withHealth && s.Health.Status != HealthNone {
+			m.Health[s.Name] = s.Health
+		}
+	}
+	return m
+}
+
+func (e *Engine) writeMonitorFile(pod string, m monitorFile) {
+	data, err := json.Marshal(m)
 	if err != nil {
 		return
 	}
@@ -650,4 +541,12 @@ func (e *Engine) readMonitorFile(pod string) monitorFile {
 		json.Unmarshal(data, &m)
 	}
 	return m
+}
+
+// markStopped records that the pod was stopped on purpose when no
+// supervisor of this process does (its exits are then not failures).
+func (e *Engine) markStopped(pod string) {
+	m := e.readMonitorFile(pod)
+	m.Stopped = true
+	e.writeMonitorFile(pod, m)
 }

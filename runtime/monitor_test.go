@@ -262,15 +262,16 @@ services:
 	if st.Phase != runtime.PhaseRunning || st.Exits["early"] != 0 {
 		t.Errorf("after the outage: %+v, want running with early exited 0", st)
 	}
-	st = nextState(t, states, 20*time.Second, "late's exit", func(s runtime.PodState) bool { return s.Phase == runtime.PhaseFailed })
-	if st.Service != "late" || st.ExitCode != 3 {
-		t.Errorf("state %+v, want failed by late with code 3", st)
-	}
+	// Checked before late fails: the failure policy then stops the pod.
 	ps, _ := h.eng.Status(h.ctx, pod)
 	for _, s := range ps.Services {
 		if s.Name == "steady" && s.State != runtime.StateRunning {
 			t.Errorf("steady is %s after the containerd restart, want running", s.State)
 		}
+	}
+	st = nextState(t, states, 20*time.Second, "late's exit", func(s runtime.PodState) bool { return s.Phase == runtime.PhaseFailed })
+	if st.Service != "late" || st.ExitCode != 3 {
+		t.Errorf("state %+v, want failed by late with code 3", st)
 	}
 }
 

@@ -71,8 +71,8 @@ services:
 	if err != nil {
 		t.Fatalf("ps without CNI plugins: %v", err)
 	}
-	if st.State != runtime.PodRunning || st.IP != rec.IP {
-		t.Errorf("ps without CNI plugins: state %q ip %q, want %q %q", st.State, st.IP, runtime.PodRunning, rec.IP)
+	if st.State != runtime.PhaseRunning || st.IP != rec.IP {
+		t.Errorf("ps without CNI plugins: state %q ip %q, want %q %q", st.State, st.IP, runtime.PhaseRunning, rec.IP)
 	}
 	if pods, err := other.List(h.ctx); err != nil || len(pods) != 1 || pods[0].Name != "noplugins" {
 		t.Errorf("ps (all pods) without CNI plugins: %v, %v", pods, err)

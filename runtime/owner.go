@@ -113,6 +113,27 @@ func (e *Engine) Reclaim(ctx context.Context, match func(owner map[string]string
 	return removed, err
 }
 
+// TakeOwner makes this engine the owner of a pod whose owner is gone (to
+// re-attach a supervisor: `compod supervise -p`). It fails while the
+// owner is alive, and for a pod being launched or removed.
+func (e *Engine) TakeOwner(pod string) error {
+	if _, err := e.readRecord(pod); err != nil {
+		return err
+	}
+	lock, err := e.tryLockPod(pod)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
+	if err := e.acquireOwner(pod); err != nil {
+		if errors.Is(err, ErrPodOwned) {
+			return fmt.Errorf("pod %q has a live supervisor: %w", pod, ErrPodOwned)
+		}
+		return err
+	}
+	return nil
+}
+
 // OwnerLockFile returns the open file through which this engine holds the
 // pod's owner lock (nil if it does not hold it), to hand it to another
 // process (AdoptOwner); the engine keeps its own copy until it lets go.

@@ -77,7 +77,7 @@ volumes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != runtime.PodRunning || st.IP != rec.IP || len(st.Services) != 3 {
+	if st.State != runtime.PhaseRunning || st.IP != rec.IP || len(st.Services) != 3 {
 		t.Errorf("status = %+v, want running with IP %s and 3 services", st, rec.IP)
 	}
 	for _, s := range st.Services {
@@ -139,7 +139,7 @@ services:
 		t.Errorf("/etc/hosts %q does not name the services", out)
 	}
 	st, _ := h.eng.Status(h.ctx, pod)
-	if st.State != runtime.PodFinished || st.Services[0].ExitCode == nil || *st.Services[0].ExitCode != 0 {
+	if st.State != runtime.PhaseFinished || st.Services[0].ExitCode == nil || *st.Services[0].ExitCode != 0 {
 		t.Errorf("status after exit = %+v, want finished with exit code 0", st)
 	}
 }

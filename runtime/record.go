@@ -45,6 +45,10 @@ type PodRecord struct {
 	// Owner says who launched the pod and holds its owner lock for as long
 	// as it runs it (see owner.go); nil for pods of the CLI.
 	Owner map[string]string `json:"owner,omitempty"`
+	// Launching: the launch has not completed (Up clears it at the end).
+	// With the pod's mutation lock free, the launching process died half
+	// way: `ps` says so, and gc or down removes what it made.
+	Launching bool `json:"launching,omitempty"`
 }
 
 const recordFile = "pod.json"

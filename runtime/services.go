@@ -73,7 +73,7 @@ func (e *Engine) startServices(ctx context.Context, rec *PodRecord, sup *supervi
 					e.log.Warn("reading the image's healthcheck", "pod", rec.Plan.Name, "service", svc.Name, "err", err)
 				}
 			}
-			sup.started(svc.Name, task, hc)
+			sup.started(svc.Name, task, hc, false)
 			mu.Lock()
 			tasks[svc.Name] = task
 			mu.Unlock()

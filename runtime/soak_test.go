@@ -112,7 +112,7 @@ volumes:
 		if err != nil {
 			t.Fatalf("cycle %d: status: %v", i, err)
 		}
-		if st.State != runtime.PodRunning || len(st.Services) != 3 {
+		if st.State != runtime.PhaseRunning || len(st.Services) != 3 {
 			t.Fatalf("cycle %d: status %+v, want running with 3 services", i, st)
 		}
 		waitFor(t, 15*time.Second, fmt.Sprintf("cycle %d: web through the published port", i), func() (bool, string) {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
+	"github.com/compod/compod/runtime/podstate"
 	"github.com/compod/compod/translate"
 )
 
@@ -20,17 +22,18 @@ const (
 	StateMissing = "missing" // in the plan, but no container (not started, or removed)
 )
 
-// Pod states.
-const (
-	PodRunning  = "running"  // at least one service runs
-	PodFinished = "finished" // every service exited 0
-	PodFailed   = "failed"   // a service exited non-zero or is missing
-)
-
 // PodStatus is a pod as `compod ps` shows it.
 type PodStatus struct {
-	Name    string                  `json:"name"`
-	State   string                  `json:"state"`
+	Name string `json:"name"`
+	// State is the pod's phase: the same derivation Watch and the
+	// executor act on (podstate.Derive), plus what the pod's locks say
+	// about the processes working on it (starting, stopping,
+	// unsupervised).
+	State PodPhase `json:"state"`
+	// Reason and Message say why a pod failed (or, for unsupervised,
+	// what to do).
+	Reason  FailureReason           `json:"reason,omitempty"`
+	Message string                  `json:"message,omitempty"`
 	IP      string                  `json:"ip,omitempty"`
 	Ports   []translate.PortMapping `json:"ports,omitempty"`
 	Created time.Time               `json:"created"`
@@ -84,10 +87,19 @@ func (e *Engine) List(ctx context.Context) ([]PodStatus, error) {
 }
 
 func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error) {
+	return e.statusWith(ctx, rec, true)
+}
+
+// statusWith reads the pod's services from containerd, rebuilds the state
+// machine from what its supervisor persisted plus that snapshot, and
+// derives the phase with the one derivation. withFacts: take in what the
+// pod's locks say about other processes (a caller that holds them itself,
+// like gc, does not).
+func (e *Engine) statusWith(ctx context.Context, rec *PodRecord, withFacts bool) (*PodStatus, error) {
 	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created,
 		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
-	running, failed := 0, 0
 	mon := e.readMonitorFile(rec.Plan.Name)
+	snap := podstate.Snapshot{Tasks: map[string]podstate.TaskSnapshot{}}
 	for _, s := range rec.Plan.Services {
 		ss, err := e.serviceStatus(ctx, rec.Plan.Name, s)
 		if err != nil {
@@ -95,22 +107,50 @@ func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error)
 		}
 		ss.Health, ss.Restarts = mon.Health[s.Name].Status, mon.Restarts[s.Name]
 		switch {
-		case ss.State == StateRunning || ss.State == StateCreated:
-			running++
-		case ss.State == StateMissing || (ss.ExitCode != nil && *ss.ExitCode != 0):
-			failed++
+		case ss.State == StateMissing:
+			snap.Tasks[s.Name] = podstate.TaskSnapshot{Missing: true}
+		case ss.State == StateExited && ss.ExitCode != nil:
+			snap.Tasks[s.Name] = podstate.TaskSnapshot{Exited: true, ExitCode: *ss.ExitCode}
+		default:
+			snap.Tasks[s.Name] = podstate.TaskSnapshot{}
 		}
 		st.Services = append(st.Services, ss)
 	}
-	switch {
-	case running > 0:
-		st.State = PodRunning
-	case failed > 0:
-		st.State = PodFailed
-	default:
-		st.State = PodFinished
+	pod := restoreState(e.newPodState(rec, true), mon, true)
+	pod, _ = podstate.Apply(pod, snap)
+	var facts podstate.Facts
+	if withFacts {
+		facts = e.podFacts(rec)
 	}
+	d := podstate.Derive(pod, facts)
+	st.State, st.Reason, st.Message = d.Phase, d.Reason, d.Message
 	return st, nil
+}
+
+// podFacts reads what the pod's locks and record say about the processes
+// working on it: a launch or a removal in progress (the mutation lock is
+// held), a launch whose process died (the record still says launching),
+// and whether the process that supervises it is alive (its owner lock).
+func (e *Engine) podFacts(rec *PodRecord) podstate.Facts {
+	pod := rec.Plan.Name
+	var f podstate.Facts
+	busy, _ := lockHeld(e.podLockPath(pod))
+	switch {
+	case rec.Launching && busy:
+		f.Launching = true
+	case rec.Launching:
+		f.LaunchInterrupted = true
+	case busy:
+		f.Removing = true
+	}
+	e.supMu.Lock()
+	_, supervised := e.sups[pod]
+	e.supMu.Unlock()
+	if rec.Owner != nil && !supervised && !e.holdsOwner(pod) {
+		held, err := lockHeld(filepath.Join(e.podDir(pod), ownerLockFile))
+		f.OwnerGone = err == nil && !held
+	}
+	return f
 }
 
 func (e *Engine) serviceStatus(ctx context.Context, pod string, s translate.ServiceSpec) (ServiceStatus, error) {

@@ -123,7 +123,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Instance: e.instance, Created: time.Now().UTC(),
 		Cgroup: e.podCgroup(plan.Name), CNIID: e.cniID(plan.Name), Owner: opts.Owner, CNI: &netCfg,
-		VolumesDir: e.VolumesDir()}
+		VolumesDir: e.VolumesDir(), Launching: true}
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
@@ -183,6 +183,10 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 			err = cause
 		}
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
+	rec.Launching = false
+	if err := e.writeRecord(rec); err != nil {
+		return nil, fmt.Errorf("pod %q: recording that the launch completed: %w", plan.Name, err)
 	}
 	ok = true
 	// The containers hold their snapshots now; the lease has done its job.

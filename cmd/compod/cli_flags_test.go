@@ -79,7 +79,7 @@ services:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if pods[0].State != runtime.PodRunning {
+	if pods[0].State != runtime.PhaseRunning {
 		t.Errorf("ps: pod %s, want running (idle runs)", pods[0].State)
 	}
 	// Mixed: some global flags before the command, some after.

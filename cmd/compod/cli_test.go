@@ -149,7 +149,7 @@ services:
 	if err := json.Unmarshal([]byte(out), &pods); err != nil || code != 0 {
 		t.Fatalf("ps json: %v (exit %d): %s", err, code, out)
 	}
-	if len(pods) != 1 || pods[0].Name != "clipod" || len(pods[0].Services) != 2 || pods[0].State != runtime.PodRunning {
+	if len(pods) != 1 || pods[0].Name != "clipod" || len(pods[0].Services) != 2 || pods[0].State != runtime.PhaseRunning {
 		t.Fatalf("ps = %+v", pods)
 	}
 	for _, s := range pods[0].Services {
@@ -256,8 +256,9 @@ services:
 	}
 }
 
-// After `up -d` returns, a detached supervisor keeps restart policies and
-// health checks working; `down` stops it before removing the pod.
+// After `up -d` returns, a detached supervisor keeps restart policies,
+// health checks and the failure policy working; `down` stops it before
+// removing the pod.
 func TestUpDetachedKeepsSupervising(t *testing.T) {
 	c := newCLI(t)
 	c.write("compose.yaml", fmt.Sprintf(`
@@ -304,7 +305,7 @@ services:
 		out, _, _ := c.run("ps", "-p", "superpod", "--format", "json")
 		pods = nil
 		json.Unmarshal([]byte(out), &pods)
-		done := len(pods) == 1
+		done := len(pods) == 1 && pods[0].State == runtime.PhaseFailed
 		for _, s := range pods[0:min(len(pods), 1)] {
 			for _, svc := range s.Services {
 				switch svc.Name {
@@ -319,9 +320,13 @@ services:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after up -d: want flaky restarted twice then exited 1, checked healthy; ps: %+v", pods)
+			t.Fatalf("after up -d: want flaky restarted twice then exited 1, checked healthy, the pod failed; ps: %+v", pods)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// Past its restarts flaky fails the pod: the supervisor stops it.
+	if p := pods[0]; p.State != runtime.PhaseFailed || p.Reason != runtime.ReasonServiceExit || !strings.Contains(p.Message, `service "flaky" exited with code 1 after 2 restarts`) {
+		t.Errorf("ps: state %s reason %s message %q, want failed by flaky's exit", p.State, p.Reason, p.Message)
 	}
 	logs, _, _ := c.run("logs", "-p", "superpod", "flaky")
 	if n := strings.Count(logs, "run"); n != 3 {

@@ -110,7 +110,7 @@ func TestGCKeepsLivePods(t *testing.T) {
 		t.Errorf("gc --dry-run lists %v, want only the orphan", names)
 	}
 	for _, p := range dry {
-		if p.Removed || p.Owner["kind"] != runtime.OwnerKindCLI || p.State != runtime.PodRunning {
+		if p.Removed || p.Owner["kind"] != runtime.OwnerKindCLI || p.State != string(runtime.PhaseRunning) {
 			t.Errorf("gc --dry-run: %+v, want the running orphan of the CLI, not removed", p)
 		}
 	}
@@ -132,7 +132,7 @@ func TestGCKeepsLivePods(t *testing.T) {
 	for _, pod := range []string{"gclive", "gcslow"} {
 		out, _, _ := c.run("ps", "-p", pod, "--format", "json")
 		var st []runtime.PodStatus
-		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].State != runtime.PodRunning {
+		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].State != runtime.PhaseRunning {
 			t.Errorf("after gc, %s: %s", pod, out)
 		}
 	}

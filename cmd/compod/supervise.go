@@ -13,18 +13,21 @@ import (
 	"github.com/compod/compod/runtime"
 )
 
-// newSuperviseCommand is the hidden `compod supervise -p POD`: started
-// detached by `up -d`, it keeps a pod's restart policies and health checks
-// working until the pod is stopped or removed (which stops it with SIGTERM
-// first).
+// newSuperviseCommand is `compod supervise -p POD`. Started by a user, it
+// re-attaches a supervisor to a running pod whose supervisor died (`ps`
+// says unsupervised): it takes the pod's owner lock (refusing while a live
+// supervisor holds it) and hands it to a detached supervisor, as `up -d`
+// does. With --owner-fd (how `up -d` and this command start it) it is that
+// detached supervisor: it keeps the pod's restart policies, health checks
+// and failure policy working until the pod is stopped or removed (which
+// stops it with SIGTERM first).
 func newSuperviseCommand(g *globals) *cobra.Command {
 	var project string
 	var ownerFD int
 	cmd := &cobra.Command{
-		Use:    "supervise -p NAME",
-		Short:  "Supervise a pod started by up -d (started by up -d itself)",
-		Hidden: true,
-		Args:   noArgs,
+		Use:   "supervise -p NAME",
+		Short: "Re-attach a supervisor to a pod whose supervisor died (ps: unsupervised)",
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if project == "" {
 				return usagef("give the pod: compod supervise -p NAME")
@@ -35,6 +38,8 @@ func newSuperviseCommand(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
 	f.IntVar(&ownerFD, "owner-fd", -1, "descriptor of the pod's owner lock, handed over by up -d")
+	f.MarkHidden("owner-fd")
+	completePods(cmd, g)
 	return cmd
 }
 
@@ -44,12 +49,20 @@ func runSupervise(ctx context.Context, g *globals, project string, ownerFD int) 
 		return err
 	}
 	defer eng.Close()
-	if ownerFD >= 0 {
-		// From here on this process owns the pod: while it lives, gc
-		// leaves the pod alone.
-		if err := eng.AdoptOwner(project, os.NewFile(uintptr(ownerFD), "owner.lock")); err != nil {
+	if ownerFD < 0 {
+		if err := eng.TakeOwner(project); err != nil {
 			return err
 		}
+		if err := startSupervisor(g, eng, project); err != nil {
+			return err
+		}
+		fmt.Printf("pod %s is supervised again\n", project)
+		return nil
+	}
+	// From here on this process owns the pod: while it lives, gc leaves
+	// the pod alone.
+	if err := eng.AdoptOwner(project, os.NewFile(uintptr(ownerFD), "owner.lock")); err != nil {
+		return err
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

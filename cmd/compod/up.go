@@ -178,6 +178,9 @@ func printTransition(pod string, prev, st runtime.PodState) {
 	if st.Phase == runtime.PhaseFinished && prev.Phase != st.Phase {
 		fmt.Fprintf(os.Stderr, "compod: pod %s finished\n", pod)
 	}
+	if st.Phase == runtime.PhaseFailed && prev.Phase != st.Phase {
+		fmt.Fprintf(os.Stderr, "compod: pod %s failed (%s): %s; stopping it\n", pod, st.Reason, st.Message)
+	}
 }
 
 func printStarted(rec *runtime.PodRecord) {
