@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/containerd/continuity"
 )
 
 // compod's default network: a bridge with NAT to the outside, published
@@ -85,24 +87,8 @@ func writeDefaultConf(stateDir, ipamDir string) (string, error) {
 		return "", fmt.Errorf("writing compod's default CNI network: %w", err)
 	}
 	// Write and rename, so a concurrent compod never reads half a file.
-	tmp, err := os.CreateTemp(confDir, ".tmp-"+defaultConfName+"-")
-	if err != nil {
-		return "", fmt.Errorf("writing compod's default CNI network: %w", err)
-	}
-	_, werr := tmp.Write(want)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), file)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("writing compod's default CNI network %s: %w", file, werr)
+	if err := continuity.AtomicWriteFile(file, want, 0o644); err != nil {
+		return "", fmt.Errorf("writing compod's default CNI network %s: %w", file, err)
 	}
 	return file, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/continuity"
 	"github.com/containerd/errdefs"
 
 	"github.com/compod/compod/runtime/podstate"
@@ -530,8 +531,8 @@ func (e *Engine) writeMonitorFile(pod string, m monitorFile) {
 		return
 	}
 	p := filepath.Join(e.podDir(pod), "monitor.json")
-	if err := os.WriteFile(p+".tmp", data, modePrivateFile); err == nil {
-		os.Rename(p+".tmp", p)
+	if err := continuity.AtomicWriteFile(p, data, modePrivateFile); err != nil {
+		e.log.Warn("recording health and restarts", "pod", pod, "err", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/containerd/continuity"
+
 	"github.com/compod/compod/cni"
 	"github.com/compod/compod/translate"
 )
@@ -59,11 +61,12 @@ func (e *Engine) writeRecord(rec *PodRecord) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, recordFile+".tmp")
-	if err := os.WriteFile(tmp, data, modePrivateFile); err != nil {
+	// Atomic (a temporary file of its own, synced, renamed): a reader, or
+	// a compod killed mid-write, never sees half a record.
+	if err := continuity.AtomicWriteFile(filepath.Join(dir, recordFile), data, modePrivateFile); err != nil {
 		return fmt.Errorf("writing pod record: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, recordFile))
+	return nil
 }
 
 // ErrPodNotFound is returned for a pod compod has no record of.
