@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/compod/compod/translate"
+)
+
+// validateReport is `compod validate --format json`: a stable document
+// (documented in docs/policy.md) for CI pipelines and admission hooks.
+type validateReport struct {
+	Pod      string `json:"pod,omitempty"`
+	Admitted bool   `json:"admitted"`
+	// Errors are problems of the compose files themselves.
+	Errors []problem `json:"errors"`
+	// Violations are what the admission policy refused.
+	Violations []translate.Violation `json:"violations"`
+	Warnings   []string              `json:"warnings"`
+}
+
+// problem is one error of the compose files, located.
+type problem struct {
+	File    string `json:"file,omitempty"`
+	Service string `json:"service,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func newValidateCommand() *cobra.Command {
+	var o upOptions
+	var format string
+	cmd := &cobra.Command{
+		Use:   "validate [flags]",
+		Short: "Check compose files (and an admission policy) without running anything",
+		Long: `Load, merge and translate the compose files as up would, and judge the pod
+by the admission policy when one is given (--policy, env COMPOD_POLICY),
+without touching containerd, the network or the host. Every problem is
+listed, with file, service and field. Exit 0 when up would admit the pod,
+1 when not.`,
+		Example: `  compod validate -f compose.yaml --policy /etc/compod/policy.yaml
+  compod validate --format json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return usagef("--format %q: want text or json", format)
+			}
+			return runValidate(cmd.Context(), o, format)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml or docker-compose.yml here, with its override file)")
+	f.StringVarP(&o.project, "project-name", "p", "", "pod (project) name")
+	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file for interpolation (repeatable; default: .env next to the first compose file)")
+	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable)")
+	f.StringVar(&o.policy, "policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; env COMPOD_POLICY)")
+	f.StringVar(&format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+func runValidate(ctx context.Context, o upOptions, format string) error {
+	files := o.files
+	if len(files) == 0 {
+		if files = defaultComposeFiles(); len(files) == 0 {
+			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
+		}
+	}
+	rep := validateReport{Errors: []problem{}, Violations: []translate.Violation{}, Warnings: []string{}}
+	var policy *translate.Policy
+	if o.policy != "" {
+		p, err := translate.LoadPolicyFile(o.policy)
+		if err != nil {
+			return err // the policy itself is broken: not a verdict on the pod
+		}
+		policy = &p
+	}
+	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: o.project, EnvFiles: o.envFiles, Profiles: o.profiles})
+	if err != nil {
+		rep.Errors = problems(err)
+	} else {
+		rep.Pod = plan.Name
+		rep.Warnings = append(rep.Warnings, plan.Warnings...)
+		if policy != nil {
+			rep.Violations = append(rep.Violations, translate.Check(plan, *policy)...)
+		}
+	}
+	rep.Admitted = len(rep.Errors) == 0 && len(rep.Violations) == 0
+
+	if format == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, w := range rep.Warnings {
+			fmt.Println("warning:", w)
+		}
+		for _, p := range rep.Errors {
+			fmt.Println("error:", p.text())
+		}
+		for _, v := range rep.Violations {
+			fmt.Println("denied:", v.Error())
+		}
+		switch {
+		case rep.Admitted && policy != nil:
+			fmt.Printf("pod %s: valid, admitted by %s\n", rep.Pod, o.policy)
+		case rep.Admitted:
+			fmt.Printf("pod %s: valid (no policy given)\n", rep.Pod)
+		default:
+			fmt.Printf("refused: %d error(s), %d policy violation(s)\n", len(rep.Errors), len(rep.Violations))
+		}
+	}
+	if !rep.Admitted {
+		return exitError{1}
+	}
+	return nil
+}
+
+func (p problem) text() string {
+	return (&translate.Error{File: p.File, Service: p.Service, Field: p.Field, Msg: p.Message}).Error()
+}
+
+// problems flattens translate's joined errors into located problems.
+func problems(err error) []problem {
+	var out []problem
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var te *translate.Error
+		if errors.As(err, &te) {
+			out = append(out, problem{File: te.File, Service: te.Service, Field: te.Field, Message: te.Msg})
+			return
+		}
+		out = append(out, problem{Message: err.Error()})
+	}
+	walk(err)
+	return out
+}
