@@ -397,3 +397,24 @@ func findScalar(node *yaml.Node, path, token string) (string, string, bool) {
 	}
 	return "", "", false
 }
+
+// Problems flattens what Load returns (errors.Join trees) into its single
+// problems, in order: each an *Error naming file, service and field, or
+// (rarely) a plain error such as the summary of problems past the cap.
+func Problems(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	walk(err)
+	return out
+}

@@ -150,18 +150,7 @@ func FuzzLoad(f *testing.F) {
 // the files (the user must know which file to fix).
 func checkLoadError(t *testing.T, err error, files []string) {
 	t.Helper()
-	var leaves []error
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		leaves = append(leaves, err)
-	}
-	walk(err)
+	leaves := Problems(err)
 	all := strings.Join(files, ", ")
 	for _, leaf := range leaves {
 		var e *Error

@@ -26,23 +26,15 @@ func writeProject(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// allErrors flattens errors.Join trees into their *Error leaves.
+// allErrors is the *Error problems of err.
 func allErrors(err error) []*Error {
 	var out []*Error
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	for _, p := range Problems(err) {
 		var e *Error
-		if errors.As(err, &e) {
+		if errors.As(p, &e) {
 			out = append(out, e)
 		}
 	}
-	walk(err)
 	return out
 }
 

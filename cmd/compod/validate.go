@@ -126,24 +126,16 @@ func (p problem) text() string {
 	return (&translate.Error{File: p.File, Service: p.Service, Field: p.Field, Msg: p.Message}).Error()
 }
 
-// problems flattens translate's joined errors into located problems.
+// problems turns translate's errors into located problems.
 func problems(err error) []problem {
 	var out []problem
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	for _, p := range translate.Problems(err) {
 		var te *translate.Error
-		if errors.As(err, &te) {
+		if errors.As(p, &te) {
 			out = append(out, problem{File: te.File, Service: te.Service, Field: te.Field, Message: te.Msg})
-			return
+			continue
 		}
-		out = append(out, problem{Message: err.Error()})
+		out = append(out, problem{Message: p.Error()})
 	}
-	walk(err)
 	return out
 }
