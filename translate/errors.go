@@ -214,15 +214,7 @@ func (x *fileIndex) wrapComposeError(err error) error {
 		file = x.fileFor(service, field)
 	}
 	if file == "" {
-		if len(x.files) == 1 {
-			file = x.display(x.files[0])
-		} else {
-			names := make([]string, len(x.files))
-			for i, f := range x.files {
-				names[i] = x.display(f)
-			}
-			file = strings.Join(names, ", ")
-		}
+		file = x.allFiles()
 	}
 	return &Error{File: file, Service: service, Field: field, Msg: msg, Err: err}
 }
@@ -377,20 +369,32 @@ func (x *fileIndex) locateValue(msg string) (file int, service, field, value str
 // findScalar searches a raw YAML value for a scalar containing token and
 // returns its field path.
 func findScalar(node *yaml.Node, path, token string) (string, string, bool) {
+	return findScalarFunc(node, path, func(v string) bool { return strings.Contains(v, token) })
+}
+
+// findMatch is findScalar for a scalar re matches.
+func findMatch(node *yaml.Node, path string, re *regexp.Regexp) (string, bool) {
+	f, _, ok := findScalarFunc(node, path, re.MatchString)
+	return f, ok
+}
+
+// findScalarFunc returns the field path and value of the first scalar of
+// a raw YAML value that match accepts.
+func findScalarFunc(node *yaml.Node, path string, match func(string) bool) (string, string, bool) {
 	switch node.Kind {
 	case yaml.ScalarNode:
-		if strings.Contains(node.Value, token) {
+		if match(node.Value) {
 			return path, node.Value, true
 		}
 	case yaml.SequenceNode:
 		for i, c := range node.Content {
-			if f, v, ok := findScalar(c, fmt.Sprintf("%s[%d]", path, i), token); ok {
+			if f, v, ok := findScalarFunc(c, fmt.Sprintf("%s[%d]", path, i), match); ok {
 				return f, v, true
 			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(node.Content); i += 2 {
-			if f, v, ok := findScalar(node.Content[i+1], path+"."+node.Content[i].Value, token); ok {
+			if f, v, ok := findScalarFunc(node.Content[i+1], path+"."+node.Content[i].Value, match); ok {
 				return f, v, true
 			}
 		}

@@ -99,14 +99,19 @@ func Load(ctx context.Context, opts LoadOptions) (*PodPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	project, err := popts.LoadProject(ctx)
+	var project *types.Project
+	logged := captureComposeLog(func() { project, err = popts.LoadProject(ctx) })
 	if err != nil {
 		return nil, idx.wrapComposeError(err)
 	}
 	if err := ValidatePodName(project.Name); err != nil {
 		return nil, &Error{File: idx.fileFor("", "name"), Field: "name", Msg: err.Error() + ": set name: in the compose file, or give a project name (-p)", Err: err}
 	}
-	return translateProject(project, idx)
+	plan, err := translateProject(project, idx)
+	if plan != nil {
+		plan.Warnings = append(idx.composeWarnings(logged), plan.Warnings...)
+	}
+	return plan, err
 }
 
 // environment is the interpolation environment: the process environment

@@ -138,3 +138,39 @@ func TestComposeProfilesFromEnvironment(t *testing.T) {
 		t.Errorf("explicit profiles must win over COMPOSE_PROFILES")
 	}
 }
+
+// compose-go's own warnings (logged, without a location, some twice)
+// become the plan's warnings: located, each once.
+func TestComposeWarningsLocatedOnce(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml":  "version: \"3.8\"\nservices:\n  web:\n    image: \"web:${TAG}\"\n    environment:\n      URL: \"http://$HOST/x\"\n",
+		"override.yaml": "version: \"3.8\"\nservices:\n  web:\n    labels: [\"tag=${TAG}\"]\n",
+	})
+	plan, err := Load(context.Background(), LoadOptions{
+		Files:   []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "override.yaml")},
+		Environ: map[string]string{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(sub string) (n int) {
+		for _, w := range plan.Warnings {
+			if strings.Contains(w, sub) {
+				n++
+			}
+		}
+		return n
+	}
+	for sub, want := range map[string]int{
+		`override.yaml: service "web": field "labels[0]": variable TAG is not set`:       1,
+		`compose.yaml: service "web": field "environment.URL": variable HOST is not set`: 1,
+		"variable TAG":                            1,
+		`compose.yaml: field "version": ignored`:  1,
+		`override.yaml: field "version": ignored`: 1,
+		"obsolete, it will be ignored":            0, // compose-go's own wording, replaced
+	} {
+		if got := count(sub); got != want {
+			t.Errorf("%d warnings with %q, want %d:\n%s", got, sub, want, strings.Join(plan.Warnings, "\n"))
+		}
+	}
+}
