@@ -198,9 +198,18 @@ func TestContainerdKilledMidLaunchThenGC(t *testing.T) {
 	}
 	h.assertNoLeak()
 
-	h.up(plan)
-	h.assertRunning(pod)
-	h.down(pod)
+	// The name is usable at once, by the next compod process (this
+	// process's connection may still be in gRPC's reconnect backoff from
+	// the outage).
+	again := h.newEngine()
+	if _, err := again.Up(h.ctx, plan, runtime.UpOptions{Timeout: time.Minute}); err != nil {
+		t.Fatalf("up after gc: %v", err)
+	}
+	grace := time.Second
+	if err := again.Down(h.ctx, pod, runtime.DownOptions{Timeout: &grace}); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	h.assertNoLeak()
 }
 
 // killContainerd SIGKILLs the private containerd (its shims and
