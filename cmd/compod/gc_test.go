@@ -41,7 +41,11 @@ func TestGCAfterKilledUp(t *testing.T) {
 	c := newCLI(t)
 	c.write("compose.yaml", slowCompose())
 	before := c.host()
-	for _, after := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
+	// 20 points from the process's start (flags, compose load) through
+	// images, netns pin, CNI ADD, the pause container, the services' creation
+	// and the wait for db's health, to the started pod.
+	for _, ms := range []int{0, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 750, 900, 1100, 1300, 1500, 2000, 2500, 3000} {
+		after := time.Duration(ms) * time.Millisecond
 		t.Run(after.String(), func(t *testing.T) {
 			c.t = t
 			cmd, stdout := c.start("up", "-p", "gckill")
