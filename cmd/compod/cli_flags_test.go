@@ -79,12 +79,13 @@ services:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if pods[0].State != runtime.PhaseRunning {
-		t.Errorf("ps: pod %s, want running (idle runs)", pods[0].State)
+	// flaky failed for good: the supervisor's failure policy stops the pod.
+	if st := pods[0].State; st != runtime.PhaseFailed && st != runtime.PhaseStopping {
+		t.Errorf("ps: pod %s, want failed (or stopping) once flaky failed for good", st)
 	}
 	// Mixed: some global flags before the command, some after.
 	out, errOut, code := c.runEnv(env, "--address", testenv.Address(), "--state-dir", c.stateDir, "ps", "--namespace", testenv.Namespace)
-	if code != 0 || !strings.Contains(out, pod) || !strings.Contains(out, "running") {
+	if code != 0 || !strings.Contains(out, pod) || !strings.Contains(out, "flaky") {
 		t.Errorf("compod --address A --state-dir S ps --namespace N: exit %d, %q %s", code, out, errOut)
 	}
 }

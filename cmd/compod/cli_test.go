@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,14 +289,14 @@ services:
 		}
 	}
 	defer func() {
-		pidB, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", "superpod", "supervisor.pid"))
+		pid := c.supervisorPID("superpod")
 		if _, e, code := c.run("down", "-p", "superpod", "-t", "1"); code != 0 {
 			t.Errorf("down exited %d: %s", code, e)
 		}
-		if pid := strings.TrimSpace(string(pidB)); pid == "" {
+		if pid == 0 {
 			t.Error("up -d recorded no supervisor")
-		} else if processAlive(pid) {
-			t.Errorf("supervisor %s still running after down", pid)
+		} else if processAlive(strconv.Itoa(pid)) {
+			t.Errorf("supervisor %d still running after down", pid)
 		}
 		c.assertGone("superpod")
 	}()

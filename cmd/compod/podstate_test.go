@@ -43,8 +43,13 @@ func (c *cli) waitPs(pod string, timeout time.Duration, what string, cond func(r
 }
 
 func (c *cli) supervisorPID(pod string) int {
+	// "<pid> <start time>" (docs/state-dir.md).
 	b, _ := os.ReadFile(filepath.Join(c.stateDir, "pods", pod, "supervisor.pid"))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
 	return pid
 }
 
