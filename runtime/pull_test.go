@@ -2,61 +2,23 @@ package runtime_test
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
-
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
 )
 
 // registry returns the loopback registry's address (hack/registry.sh).
-func registry(t *testing.T) string {
-	addr := os.Getenv("COMPOD_TEST_REGISTRY")
-	if addr == "" {
-		addr = "127.0.0.1:5000"
-	}
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no registry at %s (hack/registry.sh start): %v", addr, err)
-		}
-		t.Skipf("no registry at %s: run hack/registry.sh start", addr)
-	}
-	c.Close()
-	return addr
-}
+func registry(t *testing.T) string { return testenv.Registry(t) }
 
-// pushTestapp pushes the testapp image to the registry at addr under a
-// new name that containerd does not know, so an up has to pull it.
+// pushTestapp pushes the testapp image under a name the namespace does
+// not know, so an up has to pull it.
 func pushTestapp(t *testing.T, h *harness, addr string) string {
-	t.Helper()
-	ref := fmt.Sprintf("%s/compod-test/testapp:pull-%d", addr, time.Now().UnixNano())
-	local, err := h.client.GetImage(h.ctx, testenv.TestappRef)
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := h.client.ImageService()
-	if _, err := is.Create(h.ctx, images.Image{Name: ref, Target: local.Target()}); err != nil {
-		t.Fatal(err)
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost))})
-	if err := h.client.Push(h.ctx, ref, local.Target(), client.WithResolver(resolver)); err != nil {
-		t.Fatalf("pushing to the test registry: %v", err)
-	}
-	if err := is.Delete(h.ctx, ref); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { is.Delete(h.ctx, ref) })
-	return ref
+	return testenv.PushTestapp(t, h.client, addr)
 }
 
 // A pull reports its progress: reports naming the image, the last one

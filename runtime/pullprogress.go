@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,4 +154,49 @@ func (t *pullTracker) reportPull(ctx context.Context, report func(PullProgress),
 		}
 	}()
 	return done
+}
+
+// Bytes is "12.3/40.0 MiB": the bytes pulled of the bytes known, in the
+// unit of the total.
+func (p PullProgress) Bytes() string {
+	unit, div := "B", 1.0
+	switch {
+	case p.Total >= 1<<30:
+		unit, div = "GiB", 1<<30
+	case p.Total >= 1<<20:
+		unit, div = "MiB", 1<<20
+	case p.Total >= 1<<10:
+		unit, div = "KiB", 1<<10
+	}
+	if unit == "B" {
+		return fmt.Sprintf("%d/%d B", p.Offset, p.Total)
+	}
+	return fmt.Sprintf("%.1f/%.1f %s", float64(p.Offset)/div, float64(p.Total)/div, unit)
+}
+
+// Layers counts the layers known and those done.
+func (p PullProgress) Layers() (done, all int) {
+	for _, b := range p.Blobs {
+		if images.IsLayerType(b.MediaType) {
+			all++
+			if b.Status == BlobDone {
+				done++
+			}
+		}
+	}
+	return done, all
+}
+
+// String is one line for logs and status messages: "pulling
+// registry/app:1: 12.3/40.0 MiB, 2/5 layers", "pulled registry/app:1:
+// 40.0 MiB in 2.1s".
+func (p PullProgress) String() string {
+	switch {
+	case p.Err != nil:
+		return fmt.Sprintf("pulling %s failed after %s: %v", p.Image, p.Bytes(), p.Err)
+	case p.Done:
+		return fmt.Sprintf("pulled %s: %s in %.1fs", p.Image, p.Bytes()[strings.Index(p.Bytes(), "/")+1:], time.Since(p.Started).Seconds())
+	}
+	done, all := p.Layers()
+	return fmt.Sprintf("pulling %s: %s, %d/%d layers", p.Image, p.Bytes(), done, all)
 }
