@@ -188,14 +188,18 @@ func (p PullProgress) Layers() (done, all int) {
 }
 
 // String is one line for logs and status messages: "pulling
-// registry/app:1: 12.3/40.0 MiB, 2/5 layers", "pulled registry/app:1:
-// 40.0 MiB in 2.1s".
+// registry/app:1: asking the registry" (before the manifest is known),
+// "pulling registry/app:1: 12.3/40.0 MiB, 2/5 layers", "pulled
+// registry/app:1: 40.0 MiB in 2.1s".
 func (p PullProgress) String() string {
 	switch {
 	case p.Err != nil:
 		return fmt.Sprintf("pulling %s failed after %s: %v", p.Image, p.Bytes(), p.Err)
 	case p.Done:
 		return fmt.Sprintf("pulled %s: %s in %.1fs", p.Image, p.Bytes()[strings.Index(p.Bytes(), "/")+1:], time.Since(p.Started).Seconds())
+	}
+	if len(p.Blobs) == 0 {
+		return fmt.Sprintf("pulling %s: asking the registry", p.Image)
 	}
 	done, all := p.Layers()
 	return fmt.Sprintf("pulling %s: %s, %d/%d layers", p.Image, p.Bytes(), done, all)

@@ -81,7 +81,7 @@ func (r *pullRenderer) redraw() {
 	}
 	for _, img := range r.order {
 		p := r.last[img]
-		if p.Done || p.Err != nil {
+		if p.Done || p.Err != nil || len(p.Blobs) == 0 {
 			line(p.String())
 			continue
 		}
