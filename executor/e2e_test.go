@@ -728,3 +728,38 @@ func TestE2EBadTask(t *testing.T) {
 		})
 	}
 }
+
+// A pod whose image must be pulled says so while it starts: TASK_STARTING
+// updates name the image being pulled, then its size once pulled.
+func TestE2EPullProgress(t *testing.T) {
+	e := newE2E(t, e2eOpts{})
+	ref := testenv.PushTestapp(t, e.c, testenv.Registry(t))
+	compose := fmt.Sprintf("services:\n  web:\n    image: %s\n    command: [\"-listen\", \":8080\"]\n", ref)
+	task := taskInfo("cfgpull-exec", []string{"docker-compose.yml"}, nil)
+	id := task.TaskID.Value
+	ex := e.launch(task, map[string]string{"docker-compose.yml": compose})
+	waitState(t, ex, id, mesos.TASK_RUNNING, 60*time.Second)
+	var pulling, pulled []string
+	for _, r := range ex.Records() {
+		msg := r.Status.GetMessage()
+		switch {
+		case r.Status.GetState() != mesos.TASK_STARTING:
+		case strings.HasPrefix(msg, "compod: pulling "+ref+": "):
+			pulling = append(pulling, msg)
+		case strings.HasPrefix(msg, "compod: pulled "+ref+": ") && strings.Contains(msg, " MiB in "):
+			pulled = append(pulled, msg)
+		}
+	}
+	if len(pulling) == 0 || len(pulled) != 1 {
+		t.Errorf("want TASK_STARTING updates saying %s is being pulled, then one with its size: %s", ref, statuses(ex))
+	}
+	t.Logf("pull progress updates: %q, %q", pulling, pulled)
+	grace := time.Second
+	if err := ex.Kill(ctxFor(t, 5*time.Second), id, &grace); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ex, id, mesos.TASK_KILLED, 15*time.Second)
+	if exit := waitExit(t, ex, 15*time.Second); exit.Forced || len(exit.Unacked) > 0 {
+		t.Errorf("executor exit: %+v", exit)
+	}
+}

@@ -54,6 +54,32 @@ type task struct {
 	labels  []mesos.Label
 	netinfo []mesos.NetworkInfo
 	links   []logLink
+
+	// pullSent is when the last pull progress went out (pullProgress).
+	pullMu   sync.Mutex
+	pullSent time.Time
+}
+
+// pullProgressEvery bounds how often pull progress becomes a
+// TASK_STARTING update: a framework's UI shows why the task is still
+// starting without the agent being flooded.
+const pullProgressEvery = 2 * time.Second
+
+// pullProgress sends a pull's progress as a TASK_STARTING update, at most
+// one every pullProgressEvery across the task's pulls (which run in
+// parallel); updates in between are dropped, the next one says where the
+// pulls stand then. The end of each pull (its size and time, or its
+// error) always goes out.
+func (t *task) pullProgress(p runtime.PullProgress) {
+	t.pullMu.Lock()
+	end := p.Done || p.Err != nil
+	if !end && !t.pullSent.IsZero() && time.Since(t.pullSent) < pullProgressEvery {
+		t.pullMu.Unlock()
+		return
+	}
+	t.pullSent = time.Now()
+	t.pullMu.Unlock()
+	t.send(mesos.TASK_STARTING, nil, "compod: "+p.String(), nil)
 }
 
 func (t *task) isTerminal() bool {
@@ -312,7 +338,7 @@ func killedDuringLaunch(k *killRequest) *mesos.TaskStatus_Reason {
 // upOptions: with cgroups isolation the agent's limits on the executor's
 // container already bound the pod; otherwise compod applies the task's.
 func (t *task) upOptions() runtime.UpOptions {
-	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner()}
+	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner(), PullProgress: t.pullProgress}
 	t.mu.Lock()
 	if t.overrides.Pull != "" {
 		o.Pull = t.overrides.Pull

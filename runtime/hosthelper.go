@@ -172,7 +172,7 @@ func (e *Engine) RemoveCgroupTree(ctx context.Context, path string) error {
 // of the pause image that is created, never started, and deleted again.
 // cgroup "" leaves the container in containerd's default cgroup.
 func (e *Engine) runThrowawayHelper(ctx context.Context, pod, id, cgroup string, call *hostHelperCall) error {
-	img, err := e.ensureSandboxImage(ctx)
+	img, err := e.ensureSandboxImage(ctx, nil)
 	if err != nil {
 		os.Remove(call.reqFile)
 		return fmt.Errorf("host helper for %q: %w", pod, err)

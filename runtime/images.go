@@ -41,7 +41,8 @@ func NormalizeImage(name string) (string, error) {
 
 // ensureImage returns the image ref in the engine's namespace, pulling it
 // according to policy, unpacked into the default snapshotter.
-func (e *Engine) ensureImage(ctx context.Context, ref, policy string) (client.Image, error) {
+// A pull reports its progress to progress, when not nil.
+func (e *Engine) ensureImage(ctx context.Context, ref, policy string, progress func(PullProgress)) (client.Image, error) {
 	if policy == "" {
 		policy = PullMissing
 	}
@@ -57,10 +58,30 @@ func (e *Engine) ensureImage(ctx context.Context, ref, policy string) (client.Im
 			return nil, fmt.Errorf("image %s is not present and the pull policy is %q: import it (ctr -n %s images import) or allow pulling", ref, PullNever, e.namespace)
 		}
 	}
-	return e.pull(ctx, ref)
+	return e.pull(ctx, ref, progress)
 }
 
-func (e *Engine) pull(ctx context.Context, ref string) (client.Image, error) {
+// pull pulls ref with retries; progress, when not nil, gets a report
+// every pullProgressInterval and a last one (Done or Err) before pull
+// returns, from one goroutine at a time.
+func (e *Engine) pull(ctx context.Context, ref string, progress func(PullProgress)) (img client.Image, err error) {
+	opts := []client.RemoteOpt{client.WithPullUnpack}
+	if progress != nil {
+		t := &pullTracker{image: ref, store: e.client.ContentStore(), started: time.Now()}
+		opts = append(opts, client.WithImageHandlerWrapper(t.wrap))
+		stop := make(chan struct{})
+		reporting := t.reportPull(ctx, progress, stop)
+		defer func() {
+			close(stop)
+			<-reporting
+			last := t.progress(context.WithoutCancel(ctx))
+			if err == nil {
+				last = finished(last)
+			}
+			last.Err = err
+			progress(last)
+		}()
+	}
 	resolver := docker.NewResolver(docker.ResolverOptions{
 		// Registries on loopback (a local registry, tests) speak plain HTTP.
 		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost)),
@@ -68,7 +89,7 @@ func (e *Engine) pull(ctx context.Context, ref string) (client.Image, error) {
 	var lastErr error
 	delay := pullBackoff
 	for attempt := 1; attempt <= pullAttempts; attempt++ {
-		img, err := e.client.Pull(ctx, ref, client.WithResolver(resolver), client.WithPullUnpack)
+		img, err := e.client.Pull(ctx, ref, append(opts, client.WithResolver(resolver))...)
 		if err == nil {
 			e.log.Info("image pulled", "image", ref, "attempt", attempt)
 			return img, nil
@@ -104,9 +125,9 @@ func (e *Engine) unpack(ctx context.Context, img client.Image) error {
 
 // ensureSandboxImage returns the pause image: the configured one, or
 // compod's built-in one imported on first use.
-func (e *Engine) ensureSandboxImage(ctx context.Context) (client.Image, error) {
+func (e *Engine) ensureSandboxImage(ctx context.Context, progress func(PullProgress)) (client.Image, error) {
 	if e.sandboxImage != "" {
-		return e.ensureImage(ctx, e.sandboxImage, PullMissing)
+		return e.ensureImage(ctx, e.sandboxImage, PullMissing, progress)
 	}
 	img, err := pauseimage.Ensure(ctx, e.client, pauseimage.DefaultRef)
 	if err != nil {
@@ -117,7 +138,7 @@ func (e *Engine) ensureSandboxImage(ctx context.Context) (client.Image, error) {
 
 // ensureImages ensures every service image, in parallel, and returns them by
 // service name. The error names the service and image.
-func (e *Engine) ensureImages(ctx context.Context, services []serviceRef, globalPolicy string) (map[string]client.Image, error) {
+func (e *Engine) ensureImages(ctx context.Context, services []serviceRef, globalPolicy string, progress func(PullProgress)) (map[string]client.Image, error) {
 	type result struct {
 		svc string
 		img client.Image
@@ -130,7 +151,7 @@ func (e *Engine) ensureImages(ctx context.Context, services []serviceRef, global
 			if s.pullPolicy != "" && (globalPolicy == "" || globalPolicy == PullMissing) {
 				policy = s.pullPolicy
 			}
-			img, err := e.ensureImage(ctx, s.image, policy)
+			img, err := e.ensureImage(ctx, s.image, policy, progress)
 			results <- result{s.name, img, err}
 		}()
 	}

@@ -31,6 +31,12 @@ type UpOptions struct {
 	// pod's owner lock until the pod is removed, and Reclaim removes the
 	// pod once this process is gone (owner.go).
 	Owner map[string]string
+	// PullProgress, when set, gets the progress of every image pull of
+	// the launch, every half second or so and once at the end of each
+	// pull (PullProgress.Done or Err). Images are pulled in parallel: it
+	// is called from several goroutines at once, and should return
+	// quickly. No call is made after Up returns.
+	PullProgress func(PullProgress)
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -161,10 +167,10 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	pauseC := make(chan pauseResult, 1)
 	go func() {
-		img, err := e.ensureSandboxImage(ctx)
+		img, err := e.ensureSandboxImage(ctx, opts.PullProgress)
 		pauseC <- pauseResult{img, err}
 	}()
-	images, err := e.ensureImages(ctx, refs, opts.Pull)
+	images, err := e.ensureImages(ctx, refs, opts.Pull, opts.PullProgress)
 	pause := <-pauseC
 	if err = errors.Join(err, pause.err); err != nil {
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)

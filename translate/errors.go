@@ -59,6 +59,8 @@ func location(file, service, field string) string {
 type fileIndex struct {
 	workingDir string
 	files      []string // absolute, in merge order
+	// logged is what compose-go logged while loading (composelog.go).
+	logged []string
 	// services[i][name][key] is the value of key of service name in
 	// files[i], as a raw YAML node.
 	services []map[string]map[string]*yaml.Node

@@ -39,14 +39,38 @@ type LoadOptions struct {
 // either an error or a warning in the plan. Errors are *Error values (or
 // several joined with errors.Join), naming file, service and field.
 func Load(ctx context.Context, opts LoadOptions) (*PodPlan, error) {
+	_, plan, err := LoadProject(ctx, opts)
+	return plan, err
+}
+
+// LoadProject is Load that also returns the compose model the plan was
+// translated from: merged, interpolated, paths resolved, env_file and
+// label_file merged into environment and labels (what `compod config`
+// prints, as `docker compose config` does). The project is returned only
+// with a plan: a model compod refuses to run is an error.
+func LoadProject(ctx context.Context, opts LoadOptions) (*types.Project, *PodPlan, error) {
+	project, idx, err := loadProject(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := translateProject(project, idx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan.Warnings = append(idx.composeWarnings(idx.logged), plan.Warnings...)
+	return project, plan, nil
+}
+
+// loadProject reads, merges and interpolates the compose files.
+func loadProject(ctx context.Context, opts LoadOptions) (*types.Project, *fileIndex, error) {
 	if len(opts.Files) == 0 {
-		return nil, errors.New("no compose file given")
+		return nil, nil, errors.New("no compose file given")
 	}
 	files := make([]string, len(opts.Files))
 	for i, f := range opts.Files {
 		abs, err := filepath.Abs(f)
 		if err != nil {
-			return nil, &Error{File: f, Msg: err.Error(), Err: err}
+			return nil, nil, &Error{File: f, Msg: err.Error(), Err: err}
 		}
 		files[i] = abs
 	}
@@ -56,28 +80,28 @@ func Load(ctx context.Context, opts LoadOptions) (*PodPlan, error) {
 	}
 	workingDir, err := filepath.Abs(workingDir)
 	if err != nil {
-		return nil, fmt.Errorf("project directory %s: %w", opts.WorkingDir, err)
+		return nil, nil, fmt.Errorf("project directory %s: %w", opts.WorkingDir, err)
 	}
 	for _, f := range files {
 		fi, err := os.Stat(f)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, &Error{File: displayPath(workingDir, f), Msg: "compose file not found", Err: err}
+			return nil, nil, &Error{File: displayPath(workingDir, f), Msg: "compose file not found", Err: err}
 		case err != nil:
-			return nil, &Error{File: displayPath(workingDir, f), Msg: "cannot read compose file: " + err.Error(), Err: err}
+			return nil, nil, &Error{File: displayPath(workingDir, f), Msg: "cannot read compose file: " + err.Error(), Err: err}
 		case fi.IsDir():
-			return nil, &Error{File: displayPath(workingDir, f), Msg: "is a directory, not a compose file"}
+			return nil, nil, &Error{File: displayPath(workingDir, f), Msg: "is a directory, not a compose file"}
 		}
 	}
 	if opts.ProjectName != "" {
 		if err := ValidatePodName(opts.ProjectName); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
 	env, err := environment(opts, workingDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	idx := newFileIndex(workingDir, files)
 
@@ -97,21 +121,17 @@ func Load(ctx context.Context, opts LoadOptions) (*PodPlan, error) {
 		cli.WithoutLabelsResolution,
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var project *types.Project
-	logged := captureComposeLog(func() { project, err = popts.LoadProject(ctx) })
+	idx.logged = captureComposeLog(func() { project, err = popts.LoadProject(ctx) })
 	if err != nil {
-		return nil, idx.wrapComposeError(err)
+		return nil, nil, idx.wrapComposeError(err)
 	}
 	if err := ValidatePodName(project.Name); err != nil {
-		return nil, &Error{File: idx.fileFor("", "name"), Field: "name", Msg: err.Error() + ": set name: in the compose file, or give a project name (-p)", Err: err}
+		return nil, nil, &Error{File: idx.fileFor("", "name"), Field: "name", Msg: err.Error() + ": set name: in the compose file, or give a project name (-p)", Err: err}
 	}
-	plan, err := translateProject(project, idx)
-	if plan != nil {
-		plan.Warnings = append(idx.composeWarnings(logged), plan.Warnings...)
-	}
-	return plan, err
+	return project, idx, nil
 }
 
 // environment is the interpolation environment: the process environment

@@ -43,6 +43,7 @@ func TestHelpListsFlags(t *testing.T) {
 		"logs":     {"-p, --project-name", "-f, --follow"},
 		"gc":       {"--dry-run", "--format"},
 		"executor": {"--config"},
+		"config":   {"-f, --file", "-p, --project-name", "--env-file", "--profile", "--format", "--oci"},
 	} {
 		out, errOut, code := runBinary(t, bin, cmd, "--help")
 		if code != 0 {
@@ -58,7 +59,7 @@ func TestHelpListsFlags(t *testing.T) {
 		}
 	}
 	out, _, code := runBinary(t, bin, "--help")
-	for _, c := range []string{"up", "down", "ps", "logs", "gc", "volume", "supervise", "executor", "version", "completion"} {
+	for _, c := range []string{"up", "down", "ps", "logs", "config", "validate", "gc", "volume", "supervise", "executor", "version", "completion"} {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("compod --help does not list command %s:\n%s", c, out)
 		}

@@ -38,7 +38,12 @@ In the foreground, up streams each service's output prefixed with its name;
 Ctrl-C or SIGTERM stops the pod and keeps it for ps and logs until down (or
 gc). up exits with the failing service's exit code. With -d, up returns once
 every service has started; a detached supervisor keeps restart policies and
-health checks working.`,
+health checks working.
+
+Images that must be pulled show their progress on stderr: on a terminal a
+line per image with a bar and bytes (and one per layer being downloaded),
+redrawn in place; otherwise a plain line per image when its pull starts,
+every 5 seconds and when it ends ("pulled IMAGE: 40.0 MiB in 2.1s").`,
 		Example: `  compod up -d -f compose.yaml -f override.yaml -p web
   compod --address /run/containerd/containerd.sock up`,
 		Args: noArgs,
@@ -94,7 +99,8 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	// it; `up -d` hands that to the detached supervisor. A pod whose owner
 	// is gone is garbage for `compod gc`.
 	owner := map[string]string{"kind": runtime.OwnerKindCLI}
-	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: o.pull, Timeout: o.timeout, Owner: owner})
+	rec, err := eng.Up(sigCtx, plan, runtime.UpOptions{Pull: o.pull, Timeout: o.timeout, Owner: owner,
+		PullProgress: newPullRenderer(os.Stderr).update})
 	if err != nil {
 		return err
 	}

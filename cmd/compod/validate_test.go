@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/compod/compod/internal/testenv"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of compod validate")
 
 // compod validate reports every compose error and every policy violation,
 // in text and in JSON, with the exit code up's admission would give.
@@ -38,7 +36,7 @@ func TestValidateGolden(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr: %s", code, tt.wantCode, stderr)
 			}
 			golden := filepath.Join(dir, tt.golden)
-			if *updateGolden {
+			if *update {
 				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
 					t.Fatal(err)
 				}

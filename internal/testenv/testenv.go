@@ -71,3 +71,9 @@ func ContextIn(t testing.TB, ns string) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// namespacesContext is a background context in Namespace, for cleanups
+// that run after Context's is cancelled.
+func namespacesContext() context.Context {
+	return namespaces.WithNamespace(context.Background(), Namespace)
+}
