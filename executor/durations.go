@@ -27,7 +27,11 @@ var mesosUnits = []struct {
 // ParseDuration reads a duration as the Mesos agent writes it into the
 // executor's environment ("5secs", "15mins", "100ms", "1.5days": a number
 // and one of ns, us, ms, secs, mins, hrs, days, weeks). For compod's own
-// config file it also accepts Go's notation ("30s", "1m30s").
+// config file it also accepts Go's notation ("30s", "1m30s"). mesos-go's
+// lib/time.ParseDuration reads the Mesos notation only, truncates
+// ("2.011427ms" is 2011426ns there, 2011427ns here) and converts
+// out-of-range values to garbage ("9999999999999999999days"); cases the
+// fuzzer found are in testdata/fuzz/FuzzParseDuration.
 func ParseDuration(s string) (time.Duration, error) {
 	v := strings.TrimSpace(s)
 	if v == "" {
