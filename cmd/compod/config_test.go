@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/compod/compod/internal/testenv"
+	"github.com/compod/compod/runtime"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -114,7 +115,8 @@ volumes:
 	if !slices.Contains(s.Process.Env, "GREETING=hi") || !slices.ContainsFunc(s.Process.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
 		t.Errorf("env %q: want GREETING=hi and the image's PATH", s.Process.Env)
 	}
-	vol := filepath.Join(c.stateDir, "pods", "cfgpull-oci", "volumes", "data")
+	vol := filepath.Join(c.stateDir, "volumes", "cfgpull-oci_data") // named volumes outlive the pod
+	inst := runtime.InstanceID(c.stateDir, testenv.Namespace)
 	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/data" && m.Source == vol && m.Type == "bind" }) {
 		t.Errorf("no bind of %s on /data in mounts %+v", vol, s.Mounts)
 	}
@@ -123,7 +125,7 @@ volumes:
 		t.Errorf("bounding capabilities %q: want docker's defaults minus CAP_NET_RAW plus CAP_SYS_TIME", caps)
 	}
 	wantNS := map[specs.LinuxNamespaceType]string{
-		specs.NetworkNamespace: "/run/netns/compod-cfgpull-oci",
+		specs.NetworkNamespace: "/run/netns/compod-" + inst + "-cfgpull-oci",
 		specs.IPCNamespace:     "/proc/PAUSE_PID/ns/ipc",
 	}
 	for _, ns := range s.Linux.Namespaces {
@@ -131,7 +133,7 @@ volumes:
 			t.Errorf("%s namespace %q, want %q", ns.Type, ns.Path, want)
 		}
 	}
-	if !strings.HasSuffix(s.Linux.CgroupsPath, "/cfgpull-oci/web") {
+	if !strings.HasSuffix(s.Linux.CgroupsPath, "/"+inst+"-cfgpull-oci/web") {
 		t.Errorf("cgroups path %q, want the pod's cgroup/web", s.Linux.CgroupsPath)
 	}
 
