@@ -426,7 +426,7 @@ func (s *supervisor) restart(ctx context.Context, spec *translate.ServiceSpec, n
 		fail(fmt.Errorf("pod is stopping"))
 		return
 	}
-	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec.Plan.Name, spec.Name, spec.Tty))
+	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec, spec))
 	if err == nil {
 		err = task.Start(ctx)
 	}
