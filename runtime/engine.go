@@ -56,8 +56,8 @@ type Engine struct {
 	logWriter      string
 	logWriterOnce  sync.Once
 	logDirOverride string
-	cgroupParent string
-	log          *slog.Logger
+	cgroupParent   string
+	log            *slog.Logger
 	// unhealthyPolicy says what an unhealthy service does to its pod.
 	unhealthyPolicy string
 	// hostHelperMode says whether the host side of pod networks is done

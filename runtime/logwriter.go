@@ -6,8 +6,8 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 
-	"github.com/compod/compod/internal/loggerbin"
 	"github.com/compod/compod/internal/logfile"
+	"github.com/compod/compod/internal/loggerbin"
 	"github.com/compod/compod/translate"
 )
 
