@@ -13,8 +13,10 @@ all: build
 # same source and Go release, same bytes); commit the result. Nothing else
 # depends on it: the tests check that the committed binary is up to date
 # (TestBinaryUpToDate), which a regeneration before them would hide.
+# The log writer (cmd/compod-logger, internal/loggerbin) is committed and
+# checked the same way.
 pause:
-	$(GO) generate ./internal/pauseimage
+	$(GO) generate ./internal/pauseimage ./internal/loggerbin
 
 build:
 	$(GO) build -o bin/compod ./cmd/compod

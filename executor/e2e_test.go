@@ -504,10 +504,27 @@ func testLaunchKill(t *testing.T, e *e2e) {
 		t.Fatalf("port label %q, offered %d", hostPort, ports[0][0])
 	}
 	httpEventually(t, hostPort, "hello-from-compod")
-	for _, f := range []string{PlanFile, PortsFile, "web.stdout", "web.stderr", "side.stdout", "side.stderr"} {
+	for _, f := range []string{PlanFile, PortsFile, "web.log", "side.log"} {
 		if _, err := os.Stat(filepath.Join(ex.Sandbox(), f)); err != nil {
 			t.Errorf("sandbox: %v", err)
 		}
+	}
+	// The services' log files are written into the sandbox itself: one
+	// file per service, both streams marked, and no copy in the state dir.
+	var sideLog []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if sideLog, _ = os.ReadFile(filepath.Join(ex.Sandbox(), "side.log")); strings.Contains(string(sideLog), " stdout F side up\n") {
+			break
+		}
+	}
+	if !strings.Contains(string(sideLog), " stdout F side up\n") {
+		t.Errorf("sandbox side.log: %q, want a stdout line \"side up\"", sideLog)
+	}
+	if copies, _ := filepath.Glob(filepath.Join(e.stateDir, "pods", pod, "logs", "*")); len(copies) > 0 {
+		t.Errorf("service logs copied into the state dir too: %v", copies)
+	}
+	if fi, err := os.Stat(filepath.Join(ex.Sandbox(), "side.log")); err == nil && fi.Mode().Perm() != 0o640 {
+		t.Errorf("side.log has mode %v, want 0640", fi.Mode().Perm())
 	}
 	// The plan holds the services' environment: private to the executor.
 	if fi, err := os.Stat(filepath.Join(ex.Sandbox(), PlanFile)); err == nil && fi.Mode().Perm() != 0o600 {
@@ -534,8 +551,8 @@ func testLaunchKill(t *testing.T, e *e2e) {
 	if exit.Code != 0 || exit.Forced || len(exit.Unacked) > 0 {
 		t.Errorf("executor exit: %+v", exit)
 	}
-	if b, _ := os.ReadFile(filepath.Join(ex.Sandbox(), "side.stdout")); !strings.Contains(string(b), "side up") {
-		t.Errorf("side.stdout after the pod's removal: %q", b)
+	if b, _ := os.ReadFile(filepath.Join(ex.Sandbox(), "side.log")); !strings.Contains(string(b), " stdout F side up\n") {
+		t.Errorf("side.log after the pod's removal: %q", b)
 	}
 }
 

@@ -25,7 +25,6 @@ type Engine interface {
 	Watch(ctx context.Context, pod string) (<-chan runtime.PodState, error)
 	Stop(ctx context.Context, pod string, opts runtime.DownOptions) error
 	Down(ctx context.Context, pod string, opts runtime.DownOptions) error
-	LogFiles(pod, service string) (combined, stdout, stderr string)
 }
 
 // LoadRequest asks the compose loader for a pod plan.

@@ -59,12 +59,6 @@ func (f *fakeEngine) Up(ctx context.Context, plan *translate.PodPlan, opts runti
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range plan.Services {
-		_, out, errf := f.LogFiles(plan.Name, s.Name)
-		os.MkdirAll(filepath.Dir(out), 0o755)
-		os.WriteFile(out, []byte("hello from "+s.Name+"\n"), 0o644)
-		os.WriteFile(errf, nil, 0o644)
-	}
 	f.mu.Lock()
 	f.running[plan.Name] = true
 	f.watch[plan.Name] = make(chan runtime.PodState, 10)
@@ -123,11 +117,6 @@ func (f *fakeEngine) Down(ctx context.Context, pod string, opts runtime.DownOpti
 	f.running[pod] = false
 	os.RemoveAll(filepath.Join(f.dir, pod))
 	return nil
-}
-
-func (f *fakeEngine) LogFiles(pod, service string) (string, string, string) {
-	p := filepath.Join(f.dir, pod, "logs", service)
-	return p + ".log", p + ".stdout.log", p + ".stderr.log"
 }
 
 func (f *fakeEngine) isRunning(pod string) bool {

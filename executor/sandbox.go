@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/containerd/continuity"
@@ -244,86 +242,4 @@ func writeJSON(dir, name string, v any, mode os.FileMode) error {
 		return err
 	}
 	return continuity.AtomicWriteFile(filepath.Join(dir, name), append(data, '\n'), mode)
-}
-
-// logLink is one service log file made visible in the sandbox.
-type logLink struct {
-	target, link string
-	symlink      bool // else a hard link
-}
-
-// linkLogs makes each service's stdout and stderr visible in the sandbox as
-// <service>.stdout and <service>.stderr. The runtime writes them under its
-// state dir; a hard link (same file system) keeps them when the pod is
-// removed; across file systems a symlink is made, and replaced by a copy
-// before the pod is removed.
-func (t *task) linkLogs(plan *translate.PodPlan) []logLink {
-	var out []logLink
-	for _, s := range plan.Services {
-		_, stdout, stderr := t.x.o.Engine.LogFiles(t.pod, s.Name)
-		for _, l := range []logLink{
-			{target: stdout, link: filepath.Join(t.x.o.Env.Sandbox, s.Name+".stdout")},
-			{target: stderr, link: filepath.Join(t.x.o.Env.Sandbox, s.Name+".stderr")},
-		} {
-			os.Remove(l.link)
-			if _, err := os.Stat(l.target); errors.Is(err, os.ErrNotExist) {
-				// Not written yet: create it so that both names share it.
-				if f, err := os.OpenFile(l.target, os.O_CREATE|os.O_WRONLY|os.O_APPEND, runtime.LogFileMode); err == nil {
-					f.Close()
-				}
-			}
-			err := os.Link(l.target, l.link)
-			if err != nil {
-				var errno syscall.Errno
-				if !errors.As(err, &errno) || (errno != syscall.EXDEV && errno != syscall.EPERM) {
-					t.log.Warn("linking service log into the sandbox", "file", l.link, "err", err)
-				}
-				if err := os.Symlink(l.target, l.link); err != nil {
-					t.log.Warn("linking service log into the sandbox", "file", l.link, "err", err)
-					continue
-				}
-				l.symlink = true
-			}
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// keepLogs replaces symlinked logs with copies, before the pod (and its log
-// files) is removed.
-func (t *task) keepLogs() {
-	t.mu.Lock()
-	links := t.links
-	t.mu.Unlock()
-	for _, l := range links {
-		if !l.symlink {
-			continue
-		}
-		if err := copyFile(l.target, l.link); err != nil {
-			t.log.Warn("copying service log into the sandbox", "file", l.link, "err", err)
-		}
-	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := dst + ".tmp"
-	// The copy keeps the log's privacy (a hard link would share its mode).
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, runtime.LogFileMode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
 }

@@ -53,7 +53,6 @@ type task struct {
 	// labels and netinfo go on every TASK_RUNNING.
 	labels  []mesos.Label
 	netinfo []mesos.NetworkInfo
-	links   []logLink
 
 	// pullSent is when the last pull progress went out (pullProgress).
 	pullMu   sync.Mutex
@@ -389,7 +388,6 @@ func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reaso
 		t.log.Warn("stopping pod", "err", err)
 	}
 	t.log.Info("pod stopped", "elapsed", time.Since(start))
-	t.keepLogs()
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
 	zero := time.Duration(0)
@@ -460,9 +458,8 @@ func (t *task) afterUp(plan *translate.PodPlan, rec *runtime.PodRecord) {
 			netinfo[0].Name = &rec.Network
 		}
 	}
-	links := t.linkLogs(plan)
 	t.mu.Lock()
-	t.labels, t.netinfo, t.links = labels, netinfo, links
+	t.labels, t.netinfo = labels, netinfo
 	t.mu.Unlock()
 	if err := writeJSON(t.x.o.Env.Sandbox, PortsFile, rec.Ports, 0o644); err != nil {
 		t.log.Warn("writing the port mapping to the sandbox", "err", err)

@@ -49,9 +49,15 @@ type Engine struct {
 	// record says which one it was attached to (PodRecord.CNI).
 	cniConfig    cni.Config
 	sandboxImage string
-	loggerBinary string
-	cgroupParent string
-	log          *slog.Logger
+	// selfBinary is compod's own binary, which the shim runs as the host
+	// network helper (and as the log writer when the small one cannot
+	// run).
+	selfBinary     string
+	logWriter      string
+	logWriterOnce  sync.Once
+	logDirOverride string
+	cgroupParent   string
+	log            *slog.Logger
 	// unhealthyPolicy says what an unhealthy service does to its pod.
 	unhealthyPolicy string
 	// hostHelperMode says whether the host side of pod networks is done
@@ -102,9 +108,9 @@ func WithCNI(cfg cni.Config) Option { return func(e *Engine) { e.cniConfig = cfg
 // WithSandboxImage replaces the built-in pause image.
 func WithSandboxImage(ref string) Option { return func(e *Engine) { e.sandboxImage = ref } }
 
-// WithLoggerBinary names the compod binary the containerd shim runs to write
-// service output to files (see shimlogger.go). Default: this executable.
-func WithLoggerBinary(path string) Option { return func(e *Engine) { e.loggerBinary = path } }
+// WithCompodBinary names compod's binary, which the containerd shim runs
+// as the host network helper (hosthelper.go). Default: this executable.
+func WithCompodBinary(path string) Option { return func(e *Engine) { e.selfBinary = path } }
 
 // WithCgroupParent sets the cgroup under which every pod gets its own
 // cgroup (<parent>/<pod>).
@@ -202,12 +208,12 @@ func configure(opts []Option) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("host helper mode %q: want %q, %q or %q", e.hostHelperMode, HostHelperAuto, HostHelperAlways, HostHelperNever)
 	}
-	if e.loggerBinary == "" {
+	if e.selfBinary == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("finding compod's own binary for the log writer: %w", err)
+			return nil, fmt.Errorf("finding compod's own binary for the host helper: %w", err)
 		}
-		e.loggerBinary = exe
+		e.selfBinary = exe
 	}
 	if e.cniConfig.StateDir == "" {
 		e.cniConfig.StateDir = e.stateDir

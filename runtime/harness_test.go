@@ -78,7 +78,7 @@ func (h *harness) newEngine(more ...runtime.Option) *runtime.Engine {
 		runtime.WithStateDir(h.stateDir),
 		runtime.WithPortRegistryDir(h.ports),
 		runtime.WithCgroupParent(testCgroupParent),
-		runtime.WithLoggerBinary(testenv.CompodBinary(t)),
+		runtime.WithCompodBinary(testenv.CompodBinary(t)),
 		runtime.WithCNI(cni.Config{BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}, h.extra...)

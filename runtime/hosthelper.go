@@ -108,7 +108,7 @@ func (e *Engine) writeHostHelperCall(dir, pod string, r hostHelperRequest) (*hos
 
 // io is the task IO that makes the shim run the helper.
 func (e *Engine) hostHelperIO(c *hostHelperCall) cio.Creator {
-	return cio.BinaryIO(e.loggerBinary, map[string]string{HostNetworkCommand: c.reqFile})
+	return cio.BinaryIO(e.selfBinary, map[string]string{HostNetworkCommand: c.reqFile})
 }
 
 // reply reads what the helper did; taskErr is the error of the task

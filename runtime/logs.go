@@ -1,37 +1,47 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/compod/compod/internal/logfile"
 )
 
 // LogOptions select what Logs prints.
 type LogOptions struct {
 	// Service limits the output to one service; "" means every service.
 	Service string
+	// Stream is "stdout" or "stderr" for one stream only; "" for both.
+	Stream string
 	// Follow keeps printing new lines until ctx ends.
 	Follow bool
 	// Prefix puts "service | " before each line (the default with several
 	// services, as docker compose does).
 	Prefix bool
+	// Timestamps puts each line's time (RFC 3339, nanoseconds) before it,
+	// as docker logs -t does.
+	Timestamps bool
 }
 
 // followInterval is how often a followed log file is checked for growth.
 const followInterval = 100 * time.Millisecond
 
-// Logs writes a pod's service output (stdout and stderr interleaved by
-// line) to w. It works after the services, or compod, have exited.
+// Logs writes a pod's service output to w: the lines of both streams in
+// the order they were written (of each service's rotated files, then its
+// current one). It works after the services, or compod, have exited.
 func (e *Engine) Logs(ctx context.Context, pod string, opts LogOptions, w io.Writer) error {
 	rec, err := e.readRecord(pod)
 	if err != nil {
 		return err
+	}
+	switch opts.Stream {
+	case "", logfile.Stdout, logfile.Stderr:
+	default:
+		return fmt.Errorf("stream %q: want %s or %s", opts.Stream, logfile.Stdout, logfile.Stderr)
 	}
 	var names []string
 	for _, s := range rec.Plan.Services {
@@ -46,7 +56,8 @@ func (e *Engine) Logs(ctx context.Context, pod string, opts LogOptions, w io.Wri
 	for _, n := range names {
 		width = max(width, len(n))
 	}
-	out := &lineWriter{w: w}
+	dir := e.podLogDir(rec)
+	out := &lineWriter{w: w, timestamps: opts.Timestamps}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	for i, n := range names {
@@ -57,7 +68,11 @@ func (e *Engine) Logs(ctx context.Context, pod string, opts LogOptions, w io.Wri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = tailFile(ctx, combinedLog(filepath.Join(e.logDir(pod), n)), prefix, opts.Follow, out)
+			ro := logfile.ReadOptions{Stream: opts.Stream, Follow: opts.Follow, Poll: followInterval}
+			err := logfile.Read(ctx, serviceLog(dir, n), ro, func(l logfile.Line) { out.writeLine(prefix, l) })
+			if err != nil {
+				errs[i] = fmt.Errorf("service %q: reading its log: %w", n, err)
+			}
 		}()
 	}
 	wg.Wait()
@@ -66,80 +81,22 @@ func (e *Engine) Logs(ctx context.Context, pod string, opts LogOptions, w io.Wri
 
 // lineWriter writes whole lines from several goroutines.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu         sync.Mutex
+	w          io.Writer
+	timestamps bool
+	buf        []byte
 }
 
-func (l *lineWriter) writeLine(prefix string, line []byte) {
+func (l *lineWriter) writeLine(prefix string, line logfile.Line) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	io.WriteString(l.w, prefix)
-	l.w.Write(line)
-	if len(line) == 0 || line[len(line)-1] != '\n' {
-		io.WriteString(l.w, "\n")
+	b := append(l.buf[:0], prefix...)
+	if l.timestamps && !line.Time.IsZero() {
+		b = line.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, ' ')
 	}
-}
-
-func tailFile(ctx context.Context, path, prefix string, follow bool, out *lineWriter) error {
-	var f *os.File
-	for {
-		var err error
-		f, err = os.Open(path)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		if !follow {
-			return nil // the service never wrote anything
-		}
-		if !sleepCtx(ctx, followInterval) {
-			return nil
-		}
-	}
-	defer f.Close()
-	r := bufio.NewReader(f)
-	var partial []byte
-	for {
-		line, err := r.ReadBytes('\n')
-		partial = append(partial, line...)
-		if err == nil {
-			out.writeLine(prefix, partial)
-			partial = partial[:0]
-			continue
-		}
-		if err != io.EOF {
-			return err
-		}
-		if !follow {
-			if len(partial) > 0 {
-				out.writeLine(prefix, partial)
-			}
-			return nil
-		}
-		if !sleepCtx(ctx, followInterval) {
-			if len(partial) > 0 {
-				out.writeLine(prefix, partial)
-			}
-			return nil
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// LogFiles names a service's log files (combined, stdout, stderr).
-func (e *Engine) LogFiles(pod, service string) (combined, stdout, stderr string) {
-	p := filepath.Join(e.logDir(pod), service)
-	return combinedLog(p), stdoutLog(p), stderrLog(p)
+	b = append(b, line.Text...)
+	b = append(b, '\n')
+	l.w.Write(b)
+	l.buf = b
 }

@@ -383,7 +383,7 @@ func (s *supervisor) restart(ctx context.Context, a podstate.RestartService) {
 		fail(fmt.Errorf("pod is stopping"))
 		return
 	}
-	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec.Plan.Name, a.Service, spec.Tty))
+	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec, spec))
 	if err == nil {
 		err = task.Start(ctx)
 	}

@@ -15,8 +15,6 @@ import (
 // The pod's shared files: one /etc/hosts, /etc/resolv.conf and /etc/hostname
 // for every service, as all of them share one network and UTS namespace.
 
-func (e *Engine) logDir(pod string) string { return filepath.Join(e.podDir(pod), "logs") }
-
 // writePodFiles makes the pod's directories and /etc files. It runs after
 // CNI, because /etc/hosts names the pod's IP.
 func (e *Engine) writePodFiles(rec *PodRecord) error {
@@ -25,7 +23,7 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	if err := mkdirMode(filepath.Join(dir, "etc"), modeEtcDir); err != nil {
 		return err
 	}
-	if err := mkdirMode(e.logDir(plan.Name), modeLogDir); err != nil {
+	if err := e.makeLogDir(rec); err != nil {
 		return err
 	}
 	files := map[string][]byte{

@@ -42,6 +42,9 @@ type PodRecord struct {
 	// VolumesDir is where the launch found or made the pod's named
 	// volumes (volumes.go).
 	VolumesDir string `json:"volumesDir,omitempty"`
+	// LogDir is where the services' log files are, when not in the pod's
+	// directory (WithLogDir).
+	LogDir string `json:"logDir,omitempty"`
 	// Ports are the published ports with host ports assigned.
 	Ports []translate.PortMapping `json:"ports,omitempty"`
 	// Owner says who launched the pod and holds its owner lock for as long

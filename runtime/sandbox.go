@@ -46,7 +46,8 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 		if att, err = attachNetwork(cctx, net, req); err != nil {
 			return 0, err
 		}
-		io = e.taskIO(pod, "pause", false)
+		// The pause program prints nothing: no log writer for it.
+		io = cio.NullIO
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, context.Cause(ctx)

@@ -119,20 +119,19 @@ volumes:
 		return err == nil && strings.Contains(string(b), "probe-output"), string(b)
 	})
 	want := map[string]fs.FileMode{
-		filepath.Join(h.stateDir, "pods"):                    fs.ModeDir | 0o710,
-		podDir:                                               fs.ModeDir | 0o710,
-		filepath.Join(podDir, "pod.json"):                    0o600,
-		filepath.Join(podDir, "monitor.json"):                0o600,
-		filepath.Join(podDir, "logs"):                        fs.ModeDir | 0o750,
-		filepath.Join(podDir, "etc"):                         fs.ModeDir | 0o755,
-		filepath.Join(podDir, "etc", "hosts"):                0o644,
-		filepath.Join(h.stateDir, "volumes"):                 fs.ModeDir | 0o701,
-		filepath.Join(h.stateDir, "volumes", "private_data"): fs.ModeDir | 0o755,
+		filepath.Join(h.stateDir, "pods"):     fs.ModeDir | 0o710,
+		podDir:                                fs.ModeDir | 0o710,
+		filepath.Join(podDir, "pod.json"):     0o600,
+		filepath.Join(podDir, "monitor.json"): 0o600,
+		filepath.Join(podDir, "logs"):         fs.ModeDir | 0o750,
+		filepath.Join(podDir, "etc"):          fs.ModeDir | 0o755,
+		filepath.Join(podDir, "etc", "hosts"): 0o644,
+		// Named volumes outlive the pod, outside its directory.
+		filepath.Join(h.stateDir, "volumes"):              fs.ModeDir | 0o701,
+		filepath.Join(h.stateDir, "volumes", pod+"_data"): fs.ModeDir | 0o755,
 	}
 	for _, svc := range []string{"checked", "reader"} {
-		for _, suffix := range []string{".log", ".stdout.log", ".stderr.log"} {
-			want[filepath.Join(podDir, "logs", svc+suffix)] = 0o640
-		}
+		want[filepath.Join(podDir, "logs", svc+".log")] = 0o640
 	}
 	for path, mode := range want {
 		fi, err := os.Stat(path)

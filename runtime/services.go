@@ -138,7 +138,7 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 	if err := e.copyUp(cctx, rec, svc, ctr); err != nil {
 		return nil, fmt.Errorf("service %q: field \"volumes\": %w", svc.Name, err)
 	}
-	task, err := ctr.NewTask(cctx, e.taskIO(pod, svc.Name, svc.Tty))
+	task, err := ctr.NewTask(cctx, e.taskIO(rec, svc))
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating task (check command, user, working_dir and volumes): %w", svc.Name, err)
 	}

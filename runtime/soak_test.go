@@ -242,13 +242,18 @@ type loggerFigures struct {
 	max, anon int64
 }
 
-// shimLoggers finds the `compod shim-logger <state dir>/...` processes the
-// containerd shim runs for the services of this test's engine.
+// shimLoggers finds the log writers (`<writer> shim-logger <log file> …`,
+// pairs in any order) the containerd shim runs for the services of this
+// test's engine.
 func shimLoggers(t *testing.T, stateDir string) loggerFigures {
 	t.Helper()
 	var out loggerFigures
 	for _, pid := range procsWhere(func(args []string) bool {
-		return len(args) > 2 && args[1] == runtime.ShimLoggerCommand && strings.HasPrefix(args[2], stateDir+"/")
+		if len(args) < 3 || !runtime.IsShimLogger(args[1:]) {
+			return false
+		}
+		i := slices.Index(args, "shim-logger")
+		return i > 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], stateDir+"/")
 	}) {
 		st, err := procStatus(pid)
 		if err != nil {

@@ -4,25 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 )
-
-// taskIO sends a task's output to compod's shim logger (see shimlogger.go):
-// the containerd shim runs it, so output keeps being written to the pod's
-// log files when compod itself is not running (`up -d`, executor restarts).
-func (e *Engine) taskIO(pod, name string, tty bool) cio.Creator {
-	args := map[string]string{shimLoggerArg: filepath.Join(e.logDir(pod), name)}
-	if tty {
-		return cio.TerminalBinaryIO(e.loggerBinary, args)
-	}
-	return cio.BinaryIO(e.loggerBinary, args)
-}
 
 // signalAndWait sends sig to a running task and waits for it to exit;
 // when grace passes first, it SIGKILLs the container (killAndWait). The
@@ -116,3 +103,15 @@ func deleteContainer(ctx context.Context, ctr client.Container) error {
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
+
+// sleepCtx waits d, or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -129,7 +129,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Instance: e.instance, Created: time.Now().UTC(),
 		Cgroup: e.podCgroup(plan.Name), CNIID: e.cniID(plan.Name), Owner: opts.Owner, CNI: &netCfg,
-		VolumesDir: e.VolumesDir(), Launching: true}
+		VolumesDir: e.VolumesDir(), LogDir: e.logDirOverride, Launching: true}
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}

@@ -47,7 +47,6 @@ type rule struct {
 const (
 	whyCPUs     = "ignored: only cpus (or deploy.resources.limits.cpus) limits CPU"
 	whyMemory   = "ignored: only mem_limit (or deploy.resources.limits.memory) limits memory"
-	whyLogging  = "ignored: compod keeps each service's stdout and stderr in files of the pod (compod logs, the Mesos sandbox)"
 	whySwarm    = "ignored: swarm-only setting"
 	whyWindows  = "ignored: Windows-only setting"
 	whyNotBuild = "build is not supported: build the image and set image:"
@@ -104,6 +103,12 @@ var serviceRules = map[string]rule{
 	"scale": {support: partial, check: func(s *types.ServiceConfig) (string, string) {
 		return "", checkReplicas(*s.Scale)
 	}},
+	// The driver (json-file, local, unset: the pod's log file; none) and
+	// the options max-size and max-file are translated (logging.go);
+	// other drivers are rejected, other options warned about.
+	"logging":    {support: partial},
+	"log_driver": {support: partial},
+	"log_opt":    {support: partial},
 	"init": {support: partial, check: func(s *types.ServiceConfig) (string, string) {
 		if *s.Init {
 			return "ignored: compod runs no init process; the service's command is PID 1 and gets the stop signal", ""
@@ -145,9 +150,6 @@ var serviceRules = map[string]rule{
 	"external_links":     {support: warned, why: "ignored: a pod reaches only its own services by name"},
 	"isolation":          {support: warned, why: whyWindows},
 	"links":              {support: warned, why: "ignored except as depends_on: services reach each other by service name over localhost; link aliases do not resolve"},
-	"log_driver":         {support: warned, why: whyLogging},
-	"log_opt":            {support: warned, why: whyLogging},
-	"logging":            {support: warned, why: whyLogging},
 	"mac_address":        {support: warned, why: "ignored: the pod's network interface is set up by CNI"},
 	"mem_reservation":    {support: warned, why: whyMemory},
 	"mem_swappiness":     {support: warned, why: whyMemory},

@@ -69,6 +69,9 @@ type ServiceSpec struct {
 	// Restart is the compose restart policy: "no", "always",
 	// "on-failure[:N]", "unless-stopped" ("" means "no").
 	Restart string `json:"restart,omitempty"`
+	// Logging bounds the service's log file (compose logging); zero means
+	// the defaults.
+	Logging LogConfig `json:"logging,omitzero"`
 	// Resources.
 	MemLimit   int64    `json:"memLimit,omitempty"` // bytes, 0 = none
 	CPUs       float64  `json:"cpus,omitempty"`     // 0 = none

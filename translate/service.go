@@ -82,6 +82,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	spec.Mounts = t.mounts(s)
 	spec.Ports = t.ports(s)
 	spec.DependsOn = t.dependencies(s)
+	spec.Logging = t.logging(s)
 	return spec
 }
 

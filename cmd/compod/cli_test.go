@@ -175,13 +175,20 @@ services:
 	if !strings.Contains(logs, "to-stdout") || !strings.Contains(logs, "to-stderr") {
 		t.Errorf("logs talker = %q", logs)
 	}
-	stdoutFile := filepath.Join(c.stateDir, "pods", "clipod", "logs", "talker.stdout.log")
-	stderrFile := filepath.Join(c.stateDir, "pods", "clipod", "logs", "talker.stderr.log")
-	if b, _ := os.ReadFile(stdoutFile); strings.TrimSpace(string(b)) != "to-stdout" {
-		t.Errorf("%s = %q", stdoutFile, b)
+	// One file holds both streams, each line once, marked: --stream
+	// shows one.
+	if out, _, _ := c.run("logs", "-p", "clipod", "talker", "--stream", "stdout"); strings.TrimSpace(out) != "to-stdout" {
+		t.Errorf("logs --stream stdout = %q", out)
 	}
-	if b, _ := os.ReadFile(stderrFile); strings.TrimSpace(string(b)) != "to-stderr" {
-		t.Errorf("%s = %q", stderrFile, b)
+	if out, _, _ := c.run("logs", "-p", "clipod", "talker", "--stream=stderr"); strings.TrimSpace(out) != "to-stderr" {
+		t.Errorf("logs --stream stderr = %q", out)
+	}
+	logFile := filepath.Join(c.stateDir, "pods", "clipod", "logs", "talker.log")
+	if b, _ := os.ReadFile(logFile); strings.Count(string(b), "to-stdout") != 1 || !strings.Contains(string(b), " stderr F to-stderr\n") {
+		t.Errorf("%s = %q", logFile, b)
+	}
+	if files, _ := filepath.Glob(filepath.Join(c.stateDir, "pods", "clipod", "logs", "*")); len(files) != 2 {
+		t.Errorf("log files %v: want talker.log and the other service's only", files)
 	}
 }
 

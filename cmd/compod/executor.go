@@ -81,7 +81,10 @@ func runExecutor(ctx context.Context, g *globals, configPath string) error {
 	if volumesDir == "" {
 		volumesDir = filepath.Join(env.Sandbox, "volumes")
 	}
-	opts := []runtime.Option{runtime.WithCgroupParent(cgroupParent), runtime.WithVolumesDir(volumesDir)}
+	// The services' log files go straight into the sandbox (MESOS_DIRECTORY:
+	// the sandbox as the shim, which writes them, and the host see it),
+	// where Mesos users look and where they outlive the pod.
+	opts := []runtime.Option{runtime.WithCgroupParent(cgroupParent), runtime.WithVolumesDir(volumesDir), runtime.WithLogDir(env.Directory)}
 	if fc.UnhealthyPolicy != "" {
 		opts = append(opts, runtime.WithUnhealthyPolicy(fc.UnhealthyPolicy))
 	}

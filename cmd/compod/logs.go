@@ -13,14 +13,15 @@ import (
 
 func newLogsCommand(g *globals) *cobra.Command {
 	var project string
-	var follow bool
+	var follow, timestamps bool
+	var stream string
 	cmd := &cobra.Command{
 		Use:   "logs -p NAME [SERVICE] [flags]",
 		Short: "Print a pod's service output",
-		Long: `Print a pod's service output (stdout and stderr, interleaved by line),
-every service's prefixed with its name, or one service's. logs reads the
-files in the state dir: it works after the services or compod have exited,
-and while containerd is down.`,
+		Long: `Print a pod's service output (stdout and stderr, in the order the lines
+were written), every service's prefixed with its name, or one service's.
+logs reads each service's log file (its rotated files first): it works
+after the services or compod have exited, and while containerd is down.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("one service at most, got %q", args)
@@ -43,7 +44,10 @@ and while containerd is down.`,
 				return err
 			}
 			defer eng.Close()
-			opts := runtime.LogOptions{Follow: follow, Prefix: len(args) == 0}
+			if stream != "" && stream != "stdout" && stream != "stderr" {
+				return usagef("--stream %q: want stdout or stderr", stream)
+			}
+			opts := runtime.LogOptions{Follow: follow, Prefix: len(args) == 0, Timestamps: timestamps, Stream: stream}
 			if len(args) == 1 {
 				opts.Service = args[0]
 			}
@@ -54,7 +58,9 @@ and while containerd is down.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&project, "project-name", "p", "", "pod (project) name")
-	f.BoolVarP(&follow, "follow", "f", false, "follow the output")
+	f.BoolVarP(&follow, "follow", "f", false, "follow the output (across rotations)")
+	f.BoolVarP(&timestamps, "timestamps", "t", false, "show each line's time")
+	f.StringVar(&stream, "stream", "", "show one stream only: stdout or stderr")
 	completePods(cmd, g)
 	return cmd
 }

@@ -15,12 +15,13 @@ import (
 )
 
 func main() {
-	// containerd starts compod with exactly `compod <cmd> <file>` for
-	// these two, often (the shim's log writer) once per task: they skip
-	// building the command tree.
-	// The containerd shim starts compod as the tasks' log writer.
-	if len(os.Args) == 3 && os.Args[1] == runtime.ShimLoggerCommand {
-		if err := runtime.RunShimLogger(os.Args[2]); err != nil {
+	// containerd starts compod with key value pairs for these two: they
+	// skip building the command tree.
+	// The containerd shim starts compod as a task's log writer when the
+	// small embedded one cannot run (runtime/logwriter.go), and pods of an
+	// older compod still name compod itself as theirs.
+	if runtime.IsShimLogger(os.Args[1:]) {
+		if err := runtime.RunShimLogger(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "compod shim-logger:", err)
 			os.Exit(1)
 		}

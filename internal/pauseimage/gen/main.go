@@ -3,9 +3,10 @@
 // release give the same bytes on any host. It writes DIR/pause and
 // DIR/pause.info (the Go version and the sha256). It is run by
 // `go generate ./internal/pauseimage` (DIR is bin) and by the package's
-// tests (DIR is a temporary directory).
+// tests (DIR is a temporary directory). With -pkg, -name and -by it builds
+// another small static program the same way (internal/loggerbin's).
 //
-// Usage: go run ./gen [-o DIR]   (from internal/pauseimage)
+// Usage: go run ./gen [-o DIR] [-pkg PACKAGE -name NAME -by COMMAND]   (from internal/pauseimage)
 package main
 
 import (
@@ -19,8 +20,13 @@ import (
 	"strings"
 )
 
-// Package is what gets built.
-const Package = "github.com/compod/compod/cmd/compod-pause"
+// What gets built by default, under which name, and the command that
+// regenerates it (recorded in the .info file).
+const (
+	Package = "github.com/compod/compod/cmd/compod-pause"
+	Name    = "pause"
+	By      = "go generate ./internal/pauseimage"
+)
 
 // buildEnv pins everything of the environment that goes into the binary;
 // GOFLAGS, GOEXPERIMENT, GOAMD64, GOFIPS140 or a go.work of the caller would
@@ -46,27 +52,30 @@ const (
 
 func main() {
 	dir := flag.String("o", "bin", "output directory")
+	pkg := flag.String("pkg", Package, "package to build")
+	name := flag.String("name", Name, "output file name (and NAME.info)")
+	by := flag.String("by", By, "the command that regenerates the output, for the .info file")
 	flag.Parse()
-	if err := run(*dir); err != nil {
+	if err := run(*dir, *pkg, *name, *by); err != nil {
 		fmt.Fprintln(os.Stderr, "pauseimage/gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
+func run(dir, pkg, name, by string) error {
 	env := environ()
 	version, err := goOutput(env, "env", "GOVERSION")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(dir, ".pause-")
+	tmp, err := os.MkdirTemp(dir, "."+name+"-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "pause")
+	out := filepath.Join(tmp, name)
 	args := append([]string{"build"}, strings.Fields(buildFlags)...)
-	args = append(args, "-ldflags="+ldflags, "-o", out, Package)
+	args = append(args, "-ldflags="+ldflags, "-o", out, pkg)
 	if _, err := goOutput(env, args...); err != nil {
 		return err
 	}
@@ -75,19 +84,19 @@ func run(dir string) error {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	info := fmt.Sprintf("# pause: %s, built by `go generate ./internal/pauseimage` as\n"+
+	info := fmt.Sprintf("# %s: %s, built by `%s` as\n"+
 		"#   %s go build %s -ldflags=%q\n"+
 		"# Generated, do not edit; TestBinaryUpToDate rebuilds it and compares.\n"+
 		"go %s\nsha256 %s\n",
-		Package, strings.Join(buildEnv, " "), buildFlags, ldflags, version, hex.EncodeToString(sum[:]))
-	if err := os.WriteFile(filepath.Join(tmp, "pause.info"), []byte(info), 0o644); err != nil {
+		name, pkg, by, strings.Join(buildEnv, " "), buildFlags, ldflags, version, hex.EncodeToString(sum[:]))
+	if err := os.WriteFile(filepath.Join(tmp, name+".info"), []byte(info), 0o644); err != nil {
 		return err
 	}
 	if err := os.Chmod(out, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"pause", "pause.info"} {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+	for _, f := range []string{name, name + ".info"} {
+		if err := os.Rename(filepath.Join(tmp, f), filepath.Join(dir, f)); err != nil {
 			return err
 		}
 	}
