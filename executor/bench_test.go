@@ -23,9 +23,9 @@ import (
 // emulator receives from the compod executor. Run with -benchtime=1x (make
 // bench): 100 exits, 10 executors at a time, their exits 1.5 s apart so
 // that one pod's removal does not share the 2 cores with the next exit.
-// The executor reports a terminal state once the pod is stopped and
-// removed (containers, snapshots, CNI attachment, cgroups), so this figure
-// is mostly the removal.
+// The executor reports a terminal state once the pod's services have
+// stopped and its network and host ports are released (CNI DEL); the rest
+// of the removal (containers, snapshots, cgroups) follows the update.
 func BenchmarkStatusUpdateLatency(b *testing.B) {
 	const rounds, perRound = 10, 10
 	e := newE2E(b, e2eOpts{})

@@ -300,18 +300,42 @@ func (e *e2e) assertNoCNILeak() {
 	}
 }
 
-// assertPodCgroupsGone checks, once the task is terminal (the executor
-// reports it after removing the pod) and before the agent cleans up, that
-// no pod cgroup is left under the executor's container cgroups.
-func assertPodCgroupsGone(t testing.TB, ex *agentsim.Executor) {
-	t.Helper()
-	for ctrl, dir := range ex.CgroupPaths() {
-		ents, _ := os.ReadDir(dir)
-		for _, ent := range ents {
-			if ent.IsDir() && ent.Name() != "leaf" {
-				t.Errorf("%s: pod cgroup %s left after the terminal update", ctrl, filepath.Join(dir, ent.Name()))
-			}
+// assertReleasedAtTerminal checks what the terminal update promises the
+// next task on the agent: the pod's IP is back in the pool (no host-local
+// reservation names it) and its host ports are no longer claimed. The rest
+// of the removal may still be under way (assertRemovedAtExit).
+func (e *e2e) assertReleasedAtTerminal(terminal mesos.TaskStatus) {
+	e.t.Helper()
+	ip := labelValue(terminal, "compod.ip")
+	if ip == "" {
+		e.t.Fatalf("terminal update carries no compod.ip label: %v", terminal.Labels)
+	}
+	for _, f := range cnitest.Snapshot(e.t, e.stateDir).IPAM {
+		if filepath.Base(f) == ip {
+			e.t.Errorf("the pod's IP %s is still reserved (%s) when the terminal update arrives", ip, f)
 		}
+	}
+	var ports []string
+	for _, l := range terminal.GetLabels().GetLabels() {
+		if strings.HasPrefix(l.Key, "compod.port.") {
+			proto := l.Key[strings.LastIndex(l.Key, "/")+1:]
+			ports = append(ports, proto+"-"+l.GetValue())
+		}
+	}
+	for _, p := range ports {
+		if _, err := os.Stat(filepath.Join(runtime.DefaultPortRegistryDir, p)); err == nil {
+			e.t.Errorf("host port %s is still claimed when the terminal update arrives", p)
+		}
+	}
+}
+
+// assertRemovedAtExit checks that the executor removed its pod's cgroups
+// before it exited (the agent's destruction of the container, which would
+// remove them too, comes after).
+func assertRemovedAtExit(t testing.TB, exit agentsim.ExitInfo) {
+	t.Helper()
+	for _, c := range exit.CgroupsLeft {
+		t.Errorf("pod cgroup %s left at the executor's exit", c)
 	}
 }
 
@@ -546,11 +570,12 @@ func testLaunchKill(t *testing.T, e *e2e) {
 	if killed.GetSource() != mesos.SOURCE_EXECUTOR {
 		t.Errorf("TASK_KILLED from %v", killed.GetSource())
 	}
-	assertPodCgroupsGone(t, ex)
+	e.assertReleasedAtTerminal(killed)
 	exit := waitExit(t, ex, 15*time.Second)
 	if exit.Code != 0 || exit.Forced || len(exit.Unacked) > 0 {
 		t.Errorf("executor exit: %+v", exit)
 	}
+	assertRemovedAtExit(t, exit)
 	if b, _ := os.ReadFile(filepath.Join(ex.Sandbox(), "side.log")); !strings.Contains(string(b), " stdout F side up\n") {
 		t.Errorf("side.log after the pod's removal: %q", b)
 	}
@@ -571,10 +596,12 @@ func testServiceExit(t *testing.T, e *e2e) {
 	if labelValue(st, "compod.exit.side") != "3" {
 		t.Errorf("labels: %v", st.Labels)
 	}
-	assertPodCgroupsGone(t, ex)
-	if exit := waitExit(t, ex, 20*time.Second); exit.Forced {
+	e.assertReleasedAtTerminal(st)
+	exit := waitExit(t, ex, 20*time.Second)
+	if exit.Forced {
 		t.Errorf("executor exit: %+v", exit)
 	}
+	assertRemovedAtExit(t, exit)
 }
 
 // With checkpointing an agent restart leaves the pod running: the executor
@@ -703,6 +730,7 @@ func testShutdown(t *testing.T, e *e2e, grace time.Duration) {
 	if ctrs := e.containers(); len(ctrs) > 0 {
 		t.Errorf("containers left at the executor's exit: %v", ctrs)
 	}
+	assertRemovedAtExit(t, exit)
 }
 
 func TestE2EBadTask(t *testing.T) {

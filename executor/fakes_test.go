@@ -37,6 +37,11 @@ type fakeEngine struct {
 	downs   []string
 	stopT   []*time.Duration
 	running map[string]bool
+	// removeBlock, when set, makes Down wait for it (or ctx) after its
+	// Released callback, as a slow removal of containers and cgroups;
+	// removed counts the removals that finished.
+	removeBlock chan struct{}
+	removed     int
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
@@ -110,13 +115,35 @@ func (f *fakeEngine) Stop(ctx context.Context, pod string, opts runtime.DownOpti
 	return nil
 }
 
+// Down releases "the network" (calls Released), then removes the pod, as
+// the real engine does.
 func (f *fakeEngine) Down(ctx context.Context, pod string, opts runtime.DownOptions) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.downs = append(f.downs, pod)
 	f.running[pod] = false
+	block := f.removeBlock
+	f.mu.Unlock()
+	if opts.Released != nil {
+		opts.Released()
+	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	os.RemoveAll(filepath.Join(f.dir, pod))
+	f.removed++
 	return nil
+}
+
+func (f *fakeEngine) removals() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.removed
 }
 
 func (f *fakeEngine) isRunning(pod string) bool {

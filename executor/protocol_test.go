@@ -460,3 +460,40 @@ func TestEngineUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The terminal update goes out once the pod's IP and host ports are
+// released (Down's Released), before the rest of the removal; the
+// executor still exits only after the removal has finished.
+func TestTerminalUpdateBeforeRemoval(t *testing.T) {
+	h := newHarness(t, nil)
+	block := make(chan struct{})
+	h.eng.removeBlock = block
+	h.launch(h.taskInfo("t", map[string]string{"c.yml": "x"}, [2]uint64{31000, 31001}))
+	run := h.waitState("t", mesos.TASK_RUNNING)
+	pod := labelValue(run, "compod.pod")
+	h.eng.push(pod, runtime.PodState{Pod: pod, Phase: runtime.PhaseFailed, Service: "db", ExitCode: 3, Reason: runtime.ReasonServiceExit,
+		Exits: map[string]uint32{"db": 3}})
+	st := h.waitState("t", mesos.TASK_FAILED)
+	if n := h.eng.removals(); n != 0 {
+		t.Fatalf("%d removals finished before the terminal update arrived; the fake's removal is blocked", n)
+	}
+	if err := h.ex.WaitAcked(ctxFor(t, 5*time.Second), st.UUID); err != nil {
+		t.Fatalf("terminal update not acknowledged: %v", err)
+	}
+	// Every update is acknowledged: an executor that did not wait for the
+	// removal would exit now. Give it a moment to do so (a negative check
+	// needs a bound).
+	select {
+	case err := <-h.runErr:
+		h.runErr <- err
+		t.Fatalf("executor exited (%v) while the pod's removal was still running", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(block)
+	if err := h.waitExit(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.eng.removals(); n != 1 {
+		t.Errorf("pod removed %d times by the executor's exit, want 1", n)
+	}
+}

@@ -379,8 +379,14 @@ func scalar(rs []mesos.Resource, name string) float64 {
 	return v
 }
 
-// stopAndEnd stops the pod (what still runs), removes it, and reports the
-// terminal state. The service logs stay in the sandbox.
+// stopAndEnd stops the pod (what still runs), reports the terminal state
+// and removes the pod. The terminal update goes out once what the next
+// task on the agent may need is free — the services have stopped, the
+// pod's IP and host ports are released (runtime.DownOptions.Released) —
+// and the rest of the removal follows it: the task's goroutine, which the
+// executor waits for before it exits, ends only when the pod is removed.
+// When the release itself fails the update waits for Down and says so. The
+// service logs stay in the sandbox.
 func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string, labels []mesos.Label, opts ...statusOpt) {
 	eng := t.x.o.Engine
 	start := time.Now()
@@ -391,12 +397,22 @@ func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reaso
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
 	zero := time.Duration(0)
-	if err := eng.Down(ctx, t.pod, runtime.DownOptions{Timeout: &zero}); err != nil && !errors.Is(err, runtime.ErrPodNotFound) {
-		t.log.Error("removing pod", "err", err)
-		msg += fmt.Sprintf(" (removing the pod failed: %v; run `compod down -p %s`)", err, t.pod)
+	released := false
+	err := eng.Down(ctx, t.pod, runtime.DownOptions{Timeout: &zero, Released: func() {
+		released = true
+		t.log.Info("pod's IP and host ports released", "elapsed", time.Since(start))
+		t.end(state, reason, msg, labels, opts...)
+	}})
+	if err != nil && !errors.Is(err, runtime.ErrPodNotFound) {
+		t.log.Error("removing pod", "err", err, "terminal_update_sent", released)
+		if !released {
+			msg += fmt.Sprintf(" (removing the pod failed: %v; run `compod down -p %s`)", err, t.pod)
+		}
 	}
 	t.log.Info("pod removed", "elapsed", time.Since(start))
-	t.end(state, reason, msg, labels, opts...)
+	if !released {
+		t.end(state, reason, msg, labels, opts...)
+	}
 }
 
 // end marks the task terminal and sends the terminal update.

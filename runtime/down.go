@@ -27,6 +27,16 @@ type DownOptions struct {
 	// RemoveVolumes also removes the pod's named volumes (not external
 	// ones), as `docker compose down -v` does; by default they are kept.
 	RemoveVolumes bool
+	// Released, when set, is called once what another pod may need next
+	// is free: the services have stopped, the pod's network is detached
+	// (its IP back in the pool, its port mappings gone) and its host port
+	// claims are released. Down then removes the rest (containers,
+	// snapshots, cgroups, state) before it returns. It is not called when
+	// stopping the services or releasing the network fails: Down's error
+	// says why. The Mesos executor sends a task's terminal update from it,
+	// so that the next task on the agent can have the ports and the IP at
+	// once.
+	Released func()
 }
 
 // Stop stops every service of the pod (stop_signal, then SIGKILL when the
@@ -116,6 +126,16 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	if err := e.stopServices(ctx, rec, opts); err != nil {
 		errs = append(errs, err)
 	}
+	if opts.Released != nil && len(errs) == 0 {
+		if err := e.releaseNetwork(ctx, rec); err != nil {
+			return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, err)
+		}
+		opts.Released()
+		// The network is gone: what follows removes the containers only.
+		detached := *rec
+		detached.NetNSPath = ""
+		rec = &detached
+	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
 	errs = append(errs, e.removeLeftovers(ctx, rec)...)
 	if rec.Cgroup != "" {
@@ -146,6 +166,20 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	e.releaseOwner(pod)
 	log.Info("pod removed")
 	return nil
+}
+
+// releaseNetwork frees, once the services have stopped, what the next pod
+// may need: it detaches the pod's network (CNI DEL: the IP goes back to
+// the pool, the port mappings go) and then releases its host port claims,
+// which say the mappings are live. Both are idempotent: a later Down does
+// them again harmlessly.
+func (e *Engine) releaseNetwork(ctx context.Context, rec *PodRecord) error {
+	if rec.NetNSPath != "" {
+		if err := e.detachNetwork(ctx, rec, e.netRequest(rec)); err != nil {
+			return err
+		}
+	}
+	return e.releasePodPorts(rec.Plan.Name)
 }
 
 // removePodCgroup removes the pod's cgroup in every hierarchy. When this

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -54,6 +55,11 @@ type ExitInfo struct {
 	// executor when it exited (an executor should wait for the ACK of its
 	// terminal updates before exiting).
 	Unacked []mesos.TaskStatus
+	// CgroupsLeft are the cgroups the executor left beneath its
+	// container's cgroups (a v2 "leaf" aside) when its process exited,
+	// before the agent destroyed the container: an executor that removes
+	// what it made leaves none.
+	CgroupsLeft []string
 }
 
 type termination struct {
@@ -472,6 +478,7 @@ func (e *Executor) reap() {
 	} else if err != nil {
 		code = -1
 	}
+	cgroupsLeft := e.cgroupsLeft()
 	// Kill what the executor left behind in its container (the
 	// containerizer destroys the whole container when the executor exits).
 	if e.cg != nil {
@@ -508,11 +515,29 @@ func (e *Executor) reap() {
 			unacked = append(unacked, r.Status)
 		}
 	}
-	e.exit = ExitInfo{Launched: true, Code: code, Signal: sig, Forced: e.forced, Reason: e.forcedReason, Time: now, Unacked: unacked}
+	e.exit = ExitInfo{Launched: true, Code: code, Signal: sig, Forced: e.forced, Reason: e.forcedReason, Time: now, Unacked: unacked, CgroupsLeft: cgroupsLeft}
 	e.notify()
 	a.mu.Unlock()
 	a.log.Info("executor exited", "executor", e.id, "code", code, "signal", sig, "forced", e.exit.Forced)
 	close(e.exited)
+}
+
+// cgroupsLeft lists the cgroups beneath the container's (ExitInfo.CgroupsLeft).
+func (e *Executor) cgroupsLeft() []string {
+	if e.cg == nil {
+		return nil
+	}
+	var out []string
+	for ctrl, dir := range e.cg.paths {
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			if ent.IsDir() && ent.Name() != "leaf" {
+				out = append(out, ctrl+": "+filepath.Join(dir, ent.Name()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (e *Executor) cleanupCgroup() {
