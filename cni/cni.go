@@ -71,7 +71,7 @@ type PortMapping struct {
 
 // Attachment is what CNI ADD gave the pod.
 type Attachment struct {
-	IP        string   `json:"ip"` // the pod's IPv4 address (IPv6 if it has none)
+	IP        string   `json:"ip"`            // the pod's IPv4 address (IPv6 if it has none)
 	IPs       []string `json:"ips,omitempty"` // every address of the interface, IPv4 first
 	Gateway   string   `json:"gateway,omitempty"`
 	Interface string   `json:"interface"` // inside the pod, e.g. eth0
