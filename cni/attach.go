@@ -129,3 +129,18 @@ func load(base Config, reqs []NetworkRequest) (*Network, []*Network, error) {
 	}
 	return lo, nets, nil
 }
+
+// Validate checks that the plugins of every network of reqs (and of the
+// loopback) are there and speak their configs' cniVersion.
+func Validate(ctx context.Context, base Config, reqs []NetworkRequest) error {
+	lo, nets, err := load(base, reqs)
+	if err != nil {
+		return err
+	}
+	for _, n := range append([]*Network{lo}, nets...) {
+		if err := n.Validate(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

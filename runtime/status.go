@@ -29,11 +29,13 @@ const (
 
 // PodStatus is a pod as `compod ps` shows it.
 type PodStatus struct {
-	Name    string                  `json:"name"`
-	State   string                  `json:"state"`
-	IP      string                  `json:"ip,omitempty"`
-	Ports   []translate.PortMapping `json:"ports,omitempty"`
-	Created time.Time               `json:"created"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	IP    string `json:"ip,omitempty"`
+	// Networks are the pod's networks with its addresses on each.
+	Networks []NetworkStatus         `json:"networks,omitempty"`
+	Ports    []translate.PortMapping `json:"ports,omitempty"`
+	Created  time.Time               `json:"created"`
 	// NetNS and Cgroup are the pod's netns pin and cgroup: host-wide
 	// names that carry the compod instance (see names.go).
 	NetNS    string          `json:"netns,omitempty"`
@@ -84,7 +86,7 @@ func (e *Engine) List(ctx context.Context) ([]PodStatus, error) {
 }
 
 func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error) {
-	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created,
+	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Networks: networkStatuses(rec), Ports: rec.Ports, Created: rec.Created,
 		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
 	running, failed := 0, 0
 	mon := e.readMonitorFile(rec.Plan.Name)

@@ -52,14 +52,14 @@ func (t *translator) podNetworks(plan *PodPlan, names []string) {
 					cniName = key
 				}
 			}
-			pn := byCNI[cniName]
-			if pn == nil {
-				pn = &podNetwork{spec: NetworkSpec{Name: key, CNIName: cniName}, from: map[string]string{}}
-				byCNI[cniName] = pn
-			}
 			cfg := s.Networks[key]
 			if cfg == nil {
 				cfg = &types.ServiceNetworkConfig{}
+			}
+			pn := byCNI[cniName]
+			if pn == nil {
+				pn = &podNetwork{spec: NetworkSpec{Name: key, CNIName: cniName}, priority: cfg.Priority, from: map[string]string{}}
+				byCNI[cniName] = pn
 			}
 			field := "networks." + key
 			if cfg.Priority > pn.priority {
