@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 )
 
 // A pod is attached to any number of networks in its one netns: one
@@ -43,7 +44,7 @@ func Attach(ctx context.Context, base Config, podID, netnsPath string, reqs []Ne
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range append([]*Network{lo}, nets...) {
+	for _, n := range append(slices.Clone(nets), lo) {
 		if err := n.Validate(ctx); err != nil {
 			return nil, err
 		}
@@ -80,7 +81,7 @@ func Detach(ctx context.Context, base Config, podID, netnsPath string, reqs []Ne
 	if err != nil {
 		return err
 	}
-	for _, n := range append([]*Network{lo}, nets...) {
+	for _, n := range append(slices.Clone(nets), lo) {
 		if err := n.findPlugins("to remove pod " + podID + " from"); err != nil {
 			return err
 		}
@@ -137,7 +138,7 @@ func Validate(ctx context.Context, base Config, reqs []NetworkRequest) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range append([]*Network{lo}, nets...) {
+	for _, n := range append(slices.Clone(nets), lo) {
 		if err := n.Validate(ctx); err != nil {
 			return err
 		}
