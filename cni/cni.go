@@ -54,6 +54,10 @@ type Config struct {
 	IPAMDir string `json:"ipamDir,omitempty"`
 	// IfName is the pod's interface name. Default "eth0".
 	IfName string `json:"ifName,omitempty"`
+	// DefaultNetwork names the network of ConfDir that pods go on when
+	// nothing else names one (see Resolve). "" means the only network
+	// of ConfDir, or compod's default network when ConfDir has none.
+	DefaultNetwork string `json:"defaultNetwork,omitempty"`
 }
 
 // PortMapping publishes ContainerPort of the pod on HostPort of the host.
@@ -67,10 +71,12 @@ type PortMapping struct {
 
 // Attachment is what CNI ADD gave the pod.
 type Attachment struct {
-	IP        string // the pod's IPv4 address (IPv6 if it has none)
-	Gateway   string
-	Interface string // inside the pod, e.g. eth0
-	Network   string // conflist name
+	IP        string   `json:"ip"`            // the pod's IPv4 address (IPv6 if it has none)
+	IPs       []string `json:"ips,omitempty"` // every address of the interface, IPv4 first
+	Gateway   string   `json:"gateway,omitempty"`
+	Interface string   `json:"interface"` // inside the pod, e.g. eth0
+	MAC       string   `json:"mac,omitempty"`
+	Network   string   `json:"network"` // conflist name
 }
 
 // Defaults.
@@ -123,15 +129,7 @@ func New(cfg Config) (*Network, error) {
 	if ifName == "" {
 		ifName = DefaultIfName
 	}
-	n := &Network{
-		ifName:   ifName,
-		binDirs:  binDirs,
-		cacheDir: filepath.Join(stateDir, "cni", "cache"),
-	}
-	n.cni = libcni.NewCNIConfigWithCacheDir(binDirs, n.cacheDir, &invoke.DefaultExec{
-		RawExec:       &invoke.RawExec{Stderr: os.Stderr},
-		PluginDecoder: version.PluginDecoder{},
-	})
+	n := newNetwork(stateDir, binDirs, ifName)
 
 	ipamDir := cfg.IPAMDir
 	if ipamDir == "" {
@@ -159,14 +157,40 @@ func New(cfg Config) (*Network, error) {
 			return nil, err
 		}
 	}
-	if n.lo, err = libcni.ConfListFromBytes([]byte(loopbackConf)); err != nil {
-		return nil, err
-	}
 	n.config = Config{ConfDir: cfg.ConfDir, BinDirs: binDirs, StateDir: stateDir, IPAMDir: ipamDir, IfName: ifName}
 	if cfg.ConfDir != "" {
 		n.config.ConfFile = n.file
 	}
 	return n, nil
+}
+
+// newNetwork is a Network without a conflist yet: libcni with compod's
+// result cache, and the loopback network.
+func newNetwork(stateDir string, binDirs []string, ifName string) *Network {
+	n := &Network{
+		ifName:   ifName,
+		binDirs:  binDirs,
+		cacheDir: filepath.Join(stateDir, "cni", "cache"),
+	}
+	n.cni = libcni.NewCNIConfigWithCacheDir(binDirs, n.cacheDir, &invoke.DefaultExec{
+		RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+		PluginDecoder: version.PluginDecoder{},
+	})
+	lo, err := libcni.ConfListFromBytes([]byte(loopbackConf))
+	if err != nil {
+		panic(err) // a constant
+	}
+	n.lo = lo
+	return n
+}
+
+// lists are the conflists the network runs: its own (none for a
+// loopback-only network) and the loopback.
+func (n *Network) lists() []*libcni.NetworkConfigList {
+	if n.list == nil {
+		return []*libcni.NetworkConfigList{n.lo}
+	}
+	return []*libcni.NetworkConfigList{n.list, n.lo}
 }
 
 // Config is what the network was loaded from, defaults filled in and the
@@ -248,7 +272,7 @@ var ErrPluginNotFound = errors.New("not found")
 // and of the loopback network is in the bin dirs; what names the
 // operation, for the error.
 func (n *Network) findPlugins(what string) error {
-	for _, l := range []*libcni.NetworkConfigList{n.list, n.lo} {
+	for _, l := range n.lists() {
 		src := n.file
 		if l == n.lo {
 			src = "compod's loopback network"
@@ -280,7 +304,7 @@ func (n *Network) Validate(ctx context.Context) error {
 	if err := n.findPlugins("to attach a pod to"); err != nil {
 		return err
 	}
-	for _, l := range []*libcni.NetworkConfigList{n.list, n.lo} {
+	for _, l := range n.lists() {
 		src := n.file
 		if l == n.lo {
 			src = "compod's loopback network"
@@ -306,11 +330,17 @@ type portMapEntry struct {
 	HostIP        string `json:"hostIP,omitempty"`
 }
 
-func (n *Network) runtimeConf(podID, netnsPath, ifName string, ports []PortMapping) *libcni.RuntimeConf {
+func (n *Network) runtimeConf(podID, netnsPath, ifName string, o *Options) *libcni.RuntimeConf {
 	rt := &libcni.RuntimeConf{ContainerID: podID, NetNS: netnsPath, IfName: ifName}
-	if len(ports) > 0 {
-		pm := make([]portMapEntry, 0, len(ports))
-		for _, p := range ports {
+	if o == nil {
+		return rt
+	}
+	// libcni passes each capability argument only to the plugins that
+	// declare the capability.
+	caps := map[string]interface{}{}
+	if len(o.Ports) > 0 {
+		pm := make([]portMapEntry, 0, len(o.Ports))
+		for _, p := range o.Ports {
 			pm = append(pm, portMapEntry{
 				HostPort:      int(p.HostPort),
 				ContainerPort: int(p.ContainerPort),
@@ -318,8 +348,30 @@ func (n *Network) runtimeConf(podID, netnsPath, ifName string, ports []PortMappi
 				HostIP:        hostIP(p.HostIP),
 			})
 		}
-		// libcni only passes it to plugins that declare the capability.
-		rt.CapabilityArgs = map[string]interface{}{"portMappings": pm}
+		caps[CapPortMappings] = pm
+	}
+	if len(o.IPs) > 0 {
+		caps[CapIPs] = o.IPs
+	}
+	if o.MAC != "" {
+		caps[CapMAC] = o.MAC
+	}
+	if len(caps) > 0 {
+		rt.CapabilityArgs = caps
+	}
+	if len(o.Args) > 0 {
+		keys := make([]string, 0, len(o.Args))
+		for k := range o.Args {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		// The reference plugins refuse CNI_ARGS they do not know
+		// unless told to ignore them; labels are for whichever plugin
+		// of the network reads them.
+		rt.Args = [][2]string{{"IgnoreUnknown", "true"}}
+		for _, k := range keys {
+			rt.Args = append(rt.Args, [2]string{k, o.Args[k]})
+		}
 	}
 	return rt
 }
@@ -350,33 +402,81 @@ func (n *Network) Setup(ctx context.Context, podID, netnsPath string, ports []Po
 	if err := n.Validate(ctx); err != nil {
 		return nil, err
 	}
+	o := &Options{Ports: ports}
 	undo := func(err error) error {
 		if derr := n.Remove(context.WithoutCancel(ctx), podID, netnsPath, ports); derr != nil {
 			return fmt.Errorf("%w (and undoing it: %v)", err, derr)
 		}
 		return err
 	}
-	if _, err := n.cni.AddNetworkList(ctx, n.lo, n.runtimeConf(podID, netnsPath, "lo", nil)); err != nil {
-		return nil, undo(fmt.Errorf("CNI ADD of loopback: %w", err))
+	if err := n.addLoopback(ctx, podID, netnsPath); err != nil {
+		return nil, undo(err)
 	}
-	res, err := n.cni.AddNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, ports))
+	att, err := n.add(ctx, podID, netnsPath, o)
 	if err != nil {
-		return nil, undo(fmt.Errorf("CNI ADD to network %q (%s): %w", n.list.Name, n.file, err))
+		return nil, undo(err)
+	}
+	return att, nil
+}
+
+func (n *Network) addLoopback(ctx context.Context, podID, netnsPath string) error {
+	if _, err := n.cni.AddNetworkList(ctx, n.lo, n.runtimeConf(podID, netnsPath, "lo", nil)); err != nil {
+		return fmt.Errorf("CNI ADD of loopback: %w", err)
+	}
+	return nil
+}
+
+func (n *Network) delLoopback(ctx context.Context, podID, netnsPath string) error {
+	if err := n.cni.DelNetworkList(ctx, n.lo, n.runtimeConf(podID, netnsPath, "lo", nil)); err != nil {
+		return fmt.Errorf("CNI DEL of loopback: %w", err)
+	}
+	return nil
+}
+
+// add runs CNI ADD of the network alone (no loopback, no undo).
+func (n *Network) add(ctx context.Context, podID, netnsPath string, o *Options) (*Attachment, error) {
+	res, err := n.cni.AddNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, o))
+	if err != nil {
+		return nil, fmt.Errorf("CNI ADD to network %q (%s): %w", n.list.Name, n.file, err)
 	}
 	r, err := types100.NewResultFromResult(res)
 	if err != nil {
-		return nil, undo(fmt.Errorf("CNI ADD to network %q: reading result: %w", n.list.Name, err))
+		return nil, fmt.Errorf("CNI ADD to network %q: reading result: %w", n.list.Name, err)
 	}
 	att := &Attachment{Interface: n.ifName, Network: n.list.Name}
 	ipc := pickIP(r, n.ifName)
 	if ipc == nil {
-		return nil, undo(fmt.Errorf("CNI ADD to network %q gave the pod no IP address", n.list.Name))
+		return nil, fmt.Errorf("CNI ADD to network %q gave the pod no IP address", n.list.Name)
 	}
 	att.IP = ipc.Address.IP.String()
 	if ipc.Gateway != nil {
 		att.Gateway = ipc.Gateway.String()
 	}
+	att.IPs, att.MAC = podAddresses(r, n.ifName)
 	return att, nil
+}
+
+// podAddresses lists the addresses (IPv4 first) and the MAC address of
+// the pod's interface in a result.
+func podAddresses(r *types100.Result, ifName string) ([]string, string) {
+	ifIndex, mac := -1, ""
+	for i, itf := range r.Interfaces {
+		if itf.Name == ifName && itf.Sandbox != "" {
+			ifIndex, mac = i, itf.Mac
+		}
+	}
+	var v4, v6 []string
+	for _, ipc := range r.IPs {
+		if ipc.Interface != nil && ifIndex >= 0 && *ipc.Interface != ifIndex {
+			continue
+		}
+		if ipc.Address.IP.To4() != nil {
+			v4 = append(v4, ipc.Address.IP.String())
+		} else {
+			v6 = append(v6, ipc.Address.IP.String())
+		}
+	}
+	return append(v4, v6...), mac
 }
 
 // pickIP returns the first IPv4 (else IPv6) address of the pod's interface.
@@ -415,10 +515,16 @@ func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []P
 	if err := n.findPlugins("to remove pod " + podID + " from"); err != nil {
 		return err
 	}
-	var errs []error
 	if netnsPath != "" && !isNetNS(netnsPath) {
 		netnsPath = ""
 	}
+	return errors.Join(n.del(ctx, podID, netnsPath, &Options{Ports: ports}), n.delLoopback(ctx, podID, netnsPath))
+}
+
+// del runs CNI DEL of the network alone (no loopback); netnsPath is ""
+// when the netns is gone. The caller has found the plugins.
+func (n *Network) del(ctx context.Context, podID, netnsPath string, o *Options) error {
+	var errs []error
 	if netnsPath == "" {
 		// Without the netns the bridge plugin cannot delete the pod's
 		// veth. It normally went with the netns; if a process still
@@ -431,7 +537,7 @@ func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []P
 	// Before DEL frees them: the addresses whose firewall rules DEL
 	// cannot remove (no cached result of an interrupted ADD).
 	orphanIPs := n.orphanFirewallIPs(podID)
-	if err := n.cni.DelNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, ports)); err != nil {
+	if err := n.cni.DelNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, o)); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL from network %q (%s): %w", n.list.Name, n.file, err))
 	}
 	if err := removeFirewallRules(orphanIPs); err != nil {
@@ -439,9 +545,6 @@ func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []P
 	}
 	if err := teardownIPMasq(n.list, podID); err != nil {
 		errs = append(errs, err)
-	}
-	if err := n.cni.DelNetworkList(ctx, n.lo, n.runtimeConf(podID, netnsPath, "lo", nil)); err != nil {
-		errs = append(errs, fmt.Errorf("CNI DEL of loopback: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -126,6 +126,9 @@ type FileConfig struct {
 		// ConfDir holds the CNI network config; empty means compod's own
 		// bridge network.
 		ConfDir string `yaml:"conf_dir" json:"conf_dir"`
+		// DefaultNetwork names the conf dir's network for tasks that
+		// name none.
+		DefaultNetwork string `yaml:"default_network" json:"default_network"`
 		// BinDirs are searched for CNI plugins.
 		BinDirs []string `yaml:"bin_dirs" json:"bin_dirs"`
 	} `yaml:"cni" json:"cni"`

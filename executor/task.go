@@ -337,7 +337,8 @@ func killedDuringLaunch(k *killRequest) *mesos.TaskStatus_Reason {
 // upOptions: with cgroups isolation the agent's limits on the executor's
 // container already bound the pod; otherwise compod applies the task's.
 func (t *task) upOptions() runtime.UpOptions {
-	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner(), PullProgress: t.pullProgress}
+	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner(), PullProgress: t.pullProgress,
+		Networks: taskNetworks(t.info)}
 	t.mu.Lock()
 	if t.overrides.Pull != "" {
 		o.Pull = t.overrides.Pull
@@ -467,7 +468,16 @@ func (t *task) afterUp(plan *translate.PodPlan, rec *runtime.PodRecord) {
 		labels = append(labels, label("compod.ip", rec.IP))
 	}
 	var netinfo []mesos.NetworkInfo
-	if rec.IP != "" {
+	for _, n := range rec.Networks {
+		n := n
+		ni := mesos.NetworkInfo{Name: &n.Request.Name}
+		for _, ip := range n.IPs {
+			ip := ip
+			ni.IPAddresses = append(ni.IPAddresses, mesos.NetworkInfo_IPAddress{IPAddress: &ip})
+		}
+		netinfo = append(netinfo, ni)
+	}
+	if len(netinfo) == 0 && rec.IP != "" {
 		ip := rec.IP
 		netinfo = []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{IPAddress: &ip}}}}
 		if rec.Network != "" {
@@ -571,4 +581,46 @@ func maxStopGrace(p *translate.PodPlan) time.Duration {
 		m = max(m, s.StopGracePeriod)
 	}
 	return m
+}
+
+// taskNetworks are the CNI networks the task names, as Mesos' network/cni
+// isolator reads them: container.network_infos[].name (the task's, else
+// the executor's ContainerInfo), with their labels passed to the plugins
+// as CNI_ARGS and their ip_addresses requests as static addresses. nil
+// when the task names none: the compose file's (or the default) apply.
+func taskNetworks(info mesos.TaskInfo) []translate.NetworkSpec {
+	c := info.GetContainer()
+	if c == nil || len(c.NetworkInfos) == 0 {
+		if info.Executor != nil {
+			c = info.Executor.GetContainer()
+		}
+	}
+	if c == nil {
+		return nil
+	}
+	var out []translate.NetworkSpec
+	for _, ni := range c.NetworkInfos {
+		if ni.GetName() == "" {
+			continue
+		}
+		s := translate.NetworkSpec{Name: ni.GetName(), CNIName: ni.GetName()}
+		for _, l := range ni.GetLabels().GetLabels() {
+			if s.Args == nil {
+				s.Args = map[string]string{}
+			}
+			s.Args[l.Key] = l.GetValue()
+		}
+		for _, a := range ni.IPAddresses {
+			if a.GetIPAddress() == "" {
+				continue
+			}
+			if a.GetProtocol() == mesos.IPv6 {
+				s.IPv6 = a.GetIPAddress()
+			} else {
+				s.IPv4 = a.GetIPAddress()
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }

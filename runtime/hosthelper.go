@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/compod/compod/cgroups"
-	"github.com/compod/compod/cni"
 )
 
 // The host helper: when compod does not share containerd's mount and
@@ -260,17 +259,13 @@ func RunHostNetwork(ctx context.Context, reqFile string) error {
 }
 
 func doHostNetwork(ctx context.Context, req *hostHelperRequest, reply *hostHelperReply) error {
-	net, err := cni.New(req.Net.CNI)
-	if err != nil {
-		return fmt.Errorf("loading CNI network: %w", err)
-	}
 	switch req.Op {
 	case hostOpAttach:
-		res, err := attachNetwork(ctx, net, &req.Net)
+		res, err := attachNetwork(ctx, &req.Net)
 		reply.Result = res
 		return err
 	case hostOpDetach:
-		return detachNetwork(ctx, net, &req.Net)
+		return detachNetwork(ctx, &req.Net)
 	}
 	return fmt.Errorf("host network helper: unknown operation %q", req.Op)
 }

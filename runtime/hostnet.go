@@ -25,12 +25,15 @@ import (
 // netRequest is everything the host side of a pod's network needs; it is
 // what the host helper is handed.
 type netRequest struct {
-	Pod       string        `json:"pod"`
-	NetNSDir  string        `json:"netnsDir"`
-	NetNSName string        `json:"netnsName"`
-	CNIID     string        `json:"cniID"`
-	CNI       cni.Config    `json:"cni"`
-	Ports     []portRequest `json:"ports,omitempty"`
+	Pod       string `json:"pod"`
+	NetNSDir  string `json:"netnsDir"`
+	NetNSName string `json:"netnsName"`
+	CNIID     string `json:"cniID"`
+	// CNI is the base configuration (bin dirs, state dir: the loopback
+	// and the result cache); Networks the networks, in interface order.
+	CNI      cni.Config           `json:"cni"`
+	Networks []cni.NetworkRequest `json:"networks,omitempty"`
+	Ports    []portRequest        `json:"ports,omitempty"`
 }
 
 // portRequest is one published port and the service that publishes it,
@@ -42,20 +45,13 @@ type portRequest struct {
 
 // netResult is what attaching gave the pod.
 type netResult struct {
-	NetNSPath string `json:"netnsPath"`
-	IP        string `json:"ip"`
-	Network   string `json:"network"`
+	NetNSPath   string           `json:"netnsPath"`
+	IP          string           `json:"ip"`
+	Network     string           `json:"network"`
+	Attachments []cni.Attachment `json:"attachments,omitempty"`
 }
 
 func (r *netRequest) netnsPath() string { return filepath.Join(r.NetNSDir, r.NetNSName) }
-
-func (r *netRequest) mappings() []cni.PortMapping {
-	out := make([]cni.PortMapping, 0, len(r.Ports))
-	for _, p := range r.Ports {
-		out = append(out, p.Mapping)
-	}
-	return out
-}
 
 func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 	req := &netRequest{
@@ -70,12 +66,7 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 		// for where they were then, and where this compod looks: an
 		// operator who moved them has told compod the new place.
 		req.CNI = *rec.CNI
-		req.CNI.BinDirs = append([]string(nil), rec.CNI.BinDirs...)
-		for _, d := range orDefault(e.cniConfig.BinDirs, cni.DefaultBinDirs) {
-			if !slices.Contains(req.CNI.BinDirs, d) {
-				req.CNI.BinDirs = append(req.CNI.BinDirs, d)
-			}
-		}
+		req.CNI.BinDirs = e.binDirsFor(rec.CNI.BinDirs)
 	}
 	if rec.NetNSPath != "" {
 		req.NetNSDir, req.NetNSName = filepath.Dir(rec.NetNSPath), filepath.Base(rec.NetNSPath)
@@ -84,7 +75,37 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 		req.Ports = append(req.Ports, portRequest{Service: p.Service, Mapping: cni.PortMapping{
 			HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol}})
 	}
+	switch {
+	case len(rec.Networks) > 0:
+		for _, a := range rec.Networks {
+			r := a.Request
+			r.Config.BinDirs = e.binDirsFor(r.Config.BinDirs)
+			req.Networks = append(req.Networks, r)
+		}
+	case rec.NetworkMode == "none":
+	default:
+		// A record from before several networks: its one network, with
+		// every port.
+		r := cni.NetworkRequest{Name: rec.Network, Config: req.CNI}
+		for _, p := range req.Ports {
+			r.Options.Ports = append(r.Options.Ports, p.Mapping)
+		}
+		req.Networks = []cni.NetworkRequest{r}
+	}
 	return req
+}
+
+// binDirsFor: a pod's plugins are looked for where they were when it was
+// attached, and where this compod looks: an operator who moved them has
+// told compod the new place.
+func (e *Engine) binDirsFor(dirs []string) []string {
+	out := append([]string(nil), dirs...)
+	for _, d := range orDefault(e.cniConfig.BinDirs, cni.DefaultBinDirs) {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func orDefault(dirs, def []string) []string {
@@ -94,21 +115,16 @@ func orDefault(dirs, def []string) []string {
 	return dirs
 }
 
-// loadNetwork loads the CNI network new pods are attached to and, when
-// this process attaches them, checks its plugins, so that a missing
-// plugin fails `up` before anything is pulled or made. (The host helper
-// checks them where it runs, in the host's mount namespace.)
-func (e *Engine) loadNetwork(ctx context.Context) (*cni.Network, error) {
-	net, err := cni.New(e.cniConfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading CNI network: %w", err)
+// validateNetworks checks, when this process attaches pods, that the
+// plugins of the pod's networks are there, so that a missing plugin fails
+// `up` before anything is pulled or made. (The host helper checks them
+// where it runs, in the host's mount namespace.)
+func (e *Engine) validateNetworks(ctx context.Context, rec *PodRecord) error {
+	if e.hostHelper {
+		return nil
 	}
-	if !e.hostHelper {
-		if err := net.Validate(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return net, nil
+	req := e.netRequest(rec)
+	return cni.Validate(ctx, req.CNI, req.Networks)
 }
 
 // detachNetwork undoes what attaching did, in this process or through the
@@ -117,14 +133,10 @@ func (e *Engine) detachNetwork(ctx context.Context, rec *PodRecord, req *netRequ
 	if e.hostHelper {
 		return e.runHostDetach(ctx, rec, req)
 	}
-	net, err := cni.New(req.CNI)
-	if err != nil {
-		return fmt.Errorf("CNI teardown: loading the network pod %q was attached to: %w", req.Pod, err)
-	}
-	return detachNetwork(ctx, net, req)
+	return detachNetwork(ctx, req)
 }
 
-func attachNetwork(ctx context.Context, net *cni.Network, req *netRequest) (*netResult, error) {
+func attachNetwork(ctx context.Context, req *netRequest) (*netResult, error) {
 	// Ports first: CNI's portmap would silently shadow a port some host
 	// process listens on, where docker fails.
 	for _, p := range req.Ports {
@@ -136,19 +148,23 @@ func attachNetwork(ctx context.Context, net *cni.Network, req *netRequest) (*net
 	if err != nil {
 		return nil, fmt.Errorf("creating network namespace for pod %q: %w", req.Pod, err)
 	}
-	att, err := net.Setup(ctx, req.CNIID, path, req.mappings())
+	atts, err := cni.Attach(ctx, req.CNI, req.CNIID, path, req.Networks)
 	if err != nil {
 		return nil, errors.Join(
-			fmt.Errorf("attaching pod %q to CNI network %s: %w", req.Pod, net.Name(), err),
+			fmt.Errorf("attaching pod %q to its CNI networks: %w", req.Pod, err),
 			cni.ReleaseNetNS(path))
 	}
-	return &netResult{NetNSPath: path, IP: att.IP, Network: net.Name()}, nil
+	res := &netResult{NetNSPath: path, Attachments: atts}
+	if len(atts) > 0 {
+		res.IP, res.Network = atts[0].IP, atts[0].Network
+	}
+	return res, nil
 }
 
-func detachNetwork(ctx context.Context, net *cni.Network, req *netRequest) error {
+func detachNetwork(ctx context.Context, req *netRequest) error {
 	path := req.netnsPath()
 	var errs []error
-	if err := net.Remove(ctx, req.CNIID, path, req.mappings()); err != nil {
+	if err := cni.Detach(ctx, req.CNI, req.CNIID, path, req.Networks); err != nil {
 		if errors.Is(err, cni.ErrPluginNotFound) {
 			// Nothing was torn down: the netns stays pinned too, so
 			// that the next try runs a whole DEL.

@@ -27,7 +27,7 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 		return err
 	}
 	files := map[string][]byte{
-		"hosts":       hostsFile(plan, rec.IP),
+		"hosts":       hostsFile(plan, rec.IP, rec.Networks),
 		"resolv.conf": resolvConf(plan.DNS),
 		"hostname":    []byte(plan.Hostname + "\n"),
 	}
@@ -39,10 +39,11 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	return nil
 }
 
-// hostsFile resolves localhost, the pod's hostname (to the pod IP) and every
+// hostsFile resolves localhost, the pod's hostname (to the pod IP), every
 // service name (to loopback: services of a pod reach each other over
-// localhost, as containers of a Kubernetes pod do).
-func hostsFile(plan *translate.PodPlan, ip string) []byte {
+// localhost, as containers of a Kubernetes pod do) and the network aliases
+// (to the pod's address on their network).
+func hostsFile(plan *translate.PodPlan, ip string, nets []NetworkAttachment) []byte {
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	if ip != "" {
@@ -56,6 +57,11 @@ func hostsFile(plan *translate.PodPlan, ip string) []byte {
 	}
 	if len(names) > 0 {
 		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
+	}
+	for _, n := range nets {
+		if n.IP != "" && len(n.Aliases) > 0 {
+			fmt.Fprintf(&b, "%s\t%s\n", n.IP, strings.Join(n.Aliases, " "))
+		}
 	}
 	for _, h := range plan.ExtraHosts {
 		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Host)

@@ -35,10 +35,16 @@ type PodRecord struct {
 	// IPAM dir): its DEL runs against it, whatever conf dir the compod
 	// that removes the pod is configured with. Records from before it
 	// was kept have none; the engine's configuration is used for them.
-	CNI     *cni.Config `json:"cni,omitempty"`
-	IP      string      `json:"ip,omitempty"`
-	Cgroup  string      `json:"cgroup"`
-	Created time.Time   `json:"created"`
+	CNI *cni.Config `json:"cni,omitempty"`
+	// Networks are every network the pod is on, in interface order (the
+	// first one is also CNI, IP and Network above). Records from before
+	// several networks have none: CNI is their one network.
+	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// NetworkMode "none": the pod's netns has loopback only.
+	NetworkMode string    `json:"networkMode,omitempty"`
+	IP          string    `json:"ip,omitempty"`
+	Cgroup      string    `json:"cgroup"`
+	Created     time.Time `json:"created"`
 	// VolumesDir is where the launch found or made the pod's named
 	// volumes (volumes.go).
 	VolumesDir string `json:"volumesDir,omitempty"`

@@ -6,14 +6,12 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-
-	"github.com/compod/compod/cni"
 )
 
-// createSandbox pins the pod's netns, attaches it to net with CNI (the
-// network rec.CNI names) and starts the pause container in it. It returns
+// createSandbox pins the pod's netns, attaches it with CNI to the
+// networks rec.Networks names and starts the pause container in it. It returns
 // the pause task's pid. Each step adds its undo to rb.
-func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Network, pauseImg client.Image, rb *rollback) (uint32, error) {
+func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg client.Image, rb *rollback) (uint32, error) {
 	pod := rec.Plan.Name
 	req := e.netRequest(rec)
 	// Record the netns before it exists: if compod dies while the network
@@ -43,7 +41,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 		}
 		io = e.hostHelperIO(call)
 	} else {
-		if att, err = attachNetwork(cctx, net, req); err != nil {
+		if att, err = attachNetwork(cctx, req); err != nil {
 			return 0, err
 		}
 		// The pause program prints nothing: no log writer for it.
@@ -73,6 +71,12 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, net *cni.Net
 		return 0, fmt.Errorf("creating sandbox task %s: %w", id, err)
 	}
 	rec.IP, rec.Network = att.IP, att.Network
+	for i := range rec.Networks {
+		if i < len(att.Attachments) {
+			a := att.Attachments[i]
+			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
+		}
+	}
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}

@@ -32,11 +32,13 @@ type PodStatus struct {
 	State PodPhase `json:"state"`
 	// Reason and Message say why a pod failed (or, for unsupervised,
 	// what to do).
-	Reason  FailureReason           `json:"reason,omitempty"`
-	Message string                  `json:"message,omitempty"`
-	IP      string                  `json:"ip,omitempty"`
-	Ports   []translate.PortMapping `json:"ports,omitempty"`
-	Created time.Time               `json:"created"`
+	Reason  FailureReason `json:"reason,omitempty"`
+	Message string        `json:"message,omitempty"`
+	IP      string        `json:"ip,omitempty"`
+	// Networks are the pod's networks with its addresses on each.
+	Networks []NetworkStatus         `json:"networks,omitempty"`
+	Ports    []translate.PortMapping `json:"ports,omitempty"`
+	Created  time.Time               `json:"created"`
 	// NetNS and Cgroup are the pod's netns pin and cgroup: host-wide
 	// names that carry the compod instance (see names.go).
 	NetNS    string          `json:"netns,omitempty"`
@@ -96,7 +98,7 @@ func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error)
 // pod's locks say about other processes (a caller that holds them itself,
 // like gc, does not).
 func (e *Engine) statusWith(ctx context.Context, rec *PodRecord, withFacts bool) (*PodStatus, error) {
-	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Ports: rec.Ports, Created: rec.Created,
+	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Networks: networkStatuses(rec), Ports: rec.Ports, Created: rec.Created,
 		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
 	mon := e.readMonitorFile(rec.Plan.Name)
 	snap := podstate.Snapshot{Tasks: map[string]podstate.TaskSnapshot{}}

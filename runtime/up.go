@@ -37,6 +37,9 @@ type UpOptions struct {
 	// is called from several goroutines at once, and should return
 	// quickly. No call is made after Up returns.
 	PullProgress func(PullProgress)
+	// Networks, when set, are the pod's networks instead of the plan's
+	// (a Mesos task's network_infos).
+	Networks []translate.NetworkSpec
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -120,16 +123,22 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		e.releaseOwner(plan.Name)
 	}()
 
-	// The network first: a missing plugin or a bad conf dir fails the
-	// launch before anything is pulled or made.
-	net, err := e.loadNetwork(ctx)
+	// The networks first: an unknown network, a missing plugin or a bad
+	// conf dir fails the launch before anything is pulled or made.
+	nets, err := e.planNetworks(plan, opts.Networks, plan.Ports)
 	if err != nil {
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
-	netCfg := net.Config()
 	rec := &PodRecord{Plan: *plan, Namespace: e.namespace, Instance: e.instance, Created: time.Now().UTC(),
-		Cgroup: e.podCgroup(plan.Name), CNIID: e.cniID(plan.Name), Owner: opts.Owner, CNI: &netCfg,
-		VolumesDir: e.VolumesDir(), LogDir: e.logDirOverride, Launching: true}
+		Cgroup: e.podCgroup(plan.Name), CNIID: e.cniID(plan.Name), Owner: opts.Owner,
+		Networks: nets, NetworkMode: plan.NetworkMode, VolumesDir: e.VolumesDir(), LogDir: e.logDirOverride, Launching: true}
+	if len(nets) > 0 {
+		first := nets[0].Request.Config
+		rec.CNI = &first
+	}
+	if err := e.validateNetworks(ctx, rec); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
 	if err := mkdirMode(dir, modePodDir); err != nil {
 		return nil, fmt.Errorf("creating pod directory: %w", err)
 	}
@@ -138,6 +147,11 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, err
 	}
 	rec.Ports = ports
+	// The host ports assigned, the networks are planned again to carry
+	// them (the same networks: the conf dir was read a moment ago).
+	if rec.Networks, err = e.planNetworks(plan, opts.Networks, ports); err != nil {
+		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
+	}
 	// The record comes before anything it names is made, so that `down`
 	// and Reclaim find whatever a launch that died left behind.
 	if err := e.writeRecord(rec); err != nil {
@@ -177,7 +191,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log.Debug("images ready", "elapsed", time.Since(start))
 
-	pausePID, err := e.createSandbox(ctx, rec, net, pause.img, rb)
+	pausePID, err := e.createSandbox(ctx, rec, pause.img, rb)
 	if err != nil {
 		return nil, err
 	}

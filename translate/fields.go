@@ -150,7 +150,7 @@ var serviceRules = map[string]rule{
 	"external_links":     {support: warned, why: "ignored: a pod reaches only its own services by name"},
 	"isolation":          {support: warned, why: whyWindows},
 	"links":              {support: warned, why: "ignored except as depends_on: services reach each other by service name over localhost; link aliases do not resolve"},
-	"mac_address":        {support: warned, why: "ignored: the pod's network interface is set up by CNI"},
+	"mac_address":        {support: supported},
 	"mem_reservation":    {support: warned, why: whyMemory},
 	"mem_swappiness":     {support: warned, why: whyMemory},
 	"memswap_limit":      {support: warned, why: whyMemory},
@@ -325,23 +325,50 @@ func checkBuild(s *types.ServiceConfig) (string, string) {
 
 func checkNetworkMode(mode string) (string, string) {
 	switch {
-	case mode == "":
-		return "", ""
+	case mode == "" || mode == "none":
+		return "", "" // none: translate's podNetworks
 	case strings.HasPrefix(mode, types.ServicePrefix):
 		// That is what a pod is: every service shares one network
 		// namespace. compose-go turned it into a depends_on.
 		return "all services share the pod's network namespace already", ""
+	case mode == "host":
+		return "", `network_mode "host" is not supported (yet): the pod runs in a network namespace of its own; remove network_mode`
 	}
-	return "", fmt.Sprintf("network_mode %q is not supported: all services of a pod share the pod's network; remove network_mode", mode)
+	return "", fmt.Sprintf("network_mode %q is not supported: all services of a pod share the pod's network; use networks: with external CNI networks, or network_mode none", mode)
 }
 
+// checkNetworks warns about the service network settings that have no
+// CNI counterpart; the others become the pod's (podNetworks).
 func checkNetworks(s *types.ServiceConfig) (string, string) {
-	if len(s.Networks) == 1 {
-		if cfg, ok := s.Networks["default"]; ok && cfg == nil {
-			return "", "" // compose-go's implicit default network
+	var ignored []string
+	for _, k := range sortedKeys(s.Networks) {
+		c := s.Networks[k]
+		if c == nil {
+			continue
+		}
+		if len(c.LinkLocalIPs) > 0 {
+			ignored = append(ignored, "networks."+k+".link_local_ips")
+		}
+		if len(c.DriverOpts) > 0 {
+			ignored = append(ignored, "networks."+k+".driver_opts")
+		}
+		if c.GatewayPriority != 0 {
+			ignored = append(ignored, "networks."+k+".gw_priority")
 		}
 	}
-	return "all services share the pod's one network; networks, aliases and addresses are ignored", ""
+	if len(ignored) == 0 {
+		return "", ""
+	}
+	return strings.Join(ignored, ", ") + " ignored: CNI networks take their routes and options from the operator's conflist", ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func checkReplicas(n int) string {

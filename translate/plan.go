@@ -33,6 +33,12 @@ type PodPlan struct {
 	Volumes []VolumeSpec `json:"volumes,omitempty"`
 	// Ports are every published port of every service.
 	Ports []PortMapping `json:"ports,omitempty"`
+	// Networks are the pod's networks, in interface order (eth0 first);
+	// empty means the operator's default network alone.
+	Networks []NetworkSpec `json:"networks,omitempty"`
+	// NetworkMode "none": the pod's netns has loopback only, no CNI
+	// network. "" otherwise.
+	NetworkMode string `json:"networkMode,omitempty"`
 	// Warnings are things the user should know (ignored or approximated
 	// compose fields), each naming file/service/field.
 	Warnings []string `json:"warnings,omitempty"`
@@ -137,6 +143,28 @@ type PortMapping struct {
 	HostPort      uint16 `json:"hostPort"`         // 0 = not published on the host yet (assigned later)
 	ContainerPort uint16 `json:"containerPort"`
 	Protocol      string `json:"protocol"` // "tcp" or "udp"
+}
+
+// NetworkSpec is one network of the pod: a compose network, or one a
+// Mesos task names. The pod has one interface on it, shared by every
+// service.
+type NetworkSpec struct {
+	// Name is the compose network's key (or the Mesos network's name).
+	Name string `json:"name"`
+	// CNIName is the CNI network: an external network's name; "" for
+	// the operator's default network.
+	CNIName string `json:"cniName,omitempty"`
+	// Interface is the pod's interface name; "" means eth<N> by order.
+	Interface string `json:"interface,omitempty"`
+	// IPv4, IPv6 and MAC are static addresses asked for.
+	IPv4 string `json:"ipv4,omitempty"`
+	IPv6 string `json:"ipv6,omitempty"`
+	MAC  string `json:"mac,omitempty"`
+	// Aliases resolve, inside the pod, to the pod's address on this
+	// network.
+	Aliases []string `json:"aliases,omitempty"`
+	// Args are passed to the network's plugins as CNI_ARGS.
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // HostEntry is one extra /etc/hosts line.

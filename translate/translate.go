@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -59,6 +58,7 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 		WorkingDir: p.WorkingDir,
 	}
 	t.podWide(plan, names)
+	t.podNetworks(plan, names)
 	order := t.order(specs, names)
 	for _, name := range order {
 		plan.Services = append(plan.Services, *specs[name])
@@ -121,22 +121,6 @@ func (t *translator) topLevel() {
 	}
 	t.topLevelNetworks()
 	t.topLevelVolumes()
-}
-
-// topLevelNetworks warns about declared networks: the pod has exactly one
-// network, set up by CNI, whatever the file asks for.
-func (t *translator) topLevelNetworks() {
-	var names []string
-	for name, n := range t.p.Networks {
-		if name == "default" && reflect.DeepEqual(n, types.NetworkConfig{Name: t.p.Name + "_default"}) {
-			continue // compose-go's implicit default network
-		}
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		t.warn("", "networks."+name, "ignored: all services share the pod's one network (CNI); drivers, IPAM and options do not apply")
-	}
 }
 
 // obsoleteVersion warns about version:, which compose-go drops silently

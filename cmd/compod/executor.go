@@ -171,6 +171,7 @@ func applyExecutorConfig(g *globals, fc executor.FileConfig) {
 	set("state-dir", &g.stateDir, fc.StateDir)
 	set("netns-dir", &g.netnsDir, fc.NetNSDir)
 	set("cni-conf-dir", &g.cniConfDir, fc.CNI.ConfDir)
+	set("cni-network", &g.cniNetwork, fc.CNI.DefaultNetwork)
 	set("cni-bin-dir", &g.cniBinDir, strings.Join(fc.CNI.BinDirs, ":"))
 	set("sandbox-image", &g.sandboxImage, fc.SandboxImage)
 	set("log-level", &g.logLevel, strings.ToLower(fc.LogLevel))

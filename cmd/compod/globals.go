@@ -17,7 +17,7 @@ import (
 // globals are the flags every command takes (persistent flags of the root
 // command: before or after the command name), with environment fallbacks.
 type globals struct {
-	address, namespace, stateDir, cniConfDir, cniBinDir, netnsDir, sandboxImage, hostHelper, logLevel string
+	address, namespace, stateDir, cniConfDir, cniBinDir, cniNetwork, netnsDir, sandboxImage, hostHelper, logLevel string
 	// flags holds exactly the global flags: argv renders them, and the
 	// executor asks it which were given.
 	flags *pflag.FlagSet
@@ -39,6 +39,7 @@ func newGlobals() *globals {
 	fs.StringVar(&g.namespace, "namespace", envOr("CONTAINERD_NAMESPACE", runtime.DefaultNamespace), "containerd namespace (env CONTAINERD_NAMESPACE)")
 	fs.StringVar(&g.stateDir, "state-dir", envOr("COMPOD_STATE_DIR", runtime.DefaultStateDir), "pod records, logs and volumes (env COMPOD_STATE_DIR)")
 	fs.StringVar(&g.cniConfDir, "cni-conf-dir", envOr("COMPOD_CNI_CONF_DIR", ""), "CNI conf dir; unset: compod's own bridge network (env COMPOD_CNI_CONF_DIR)")
+	fs.StringVar(&g.cniNetwork, "cni-network", envOr("COMPOD_CNI_NETWORK", ""), "default CNI network of the conf dir; unset: its only network, or compod's own bridge when it has none (env COMPOD_CNI_NETWORK)")
 	fs.StringVar(&g.cniBinDir, "cni-bin-dir", envOr("COMPOD_CNI_BIN_DIR", "/opt/cni/bin:/usr/lib/cni"), "CNI plugin dirs, colon separated (env COMPOD_CNI_BIN_DIR)")
 	fs.StringVar(&g.netnsDir, "netns-dir", envOr("COMPOD_NETNS_DIR", runtime.DefaultNetNSDir), "where pod network namespaces are pinned (env COMPOD_NETNS_DIR)")
 	fs.StringVar(&g.sandboxImage, "sandbox-image", envOr("COMPOD_SANDBOX_IMAGE", ""), "pause image; unset: compod's built-in one (env COMPOD_SANDBOX_IMAGE)")
@@ -85,7 +86,7 @@ func (g *globals) options(extra ...runtime.Option) ([]runtime.Option, error) {
 		runtime.WithSandboxImage(g.sandboxImage),
 		runtime.WithHostHelper(g.hostHelper),
 		runtime.WithLogger(log),
-		runtime.WithCNI(cni.Config{ConfDir: g.cniConfDir, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}),
+		runtime.WithCNI(g.cniConfig(stateDir)),
 	}, extra...), nil
 }
 
@@ -111,4 +112,9 @@ func (g *globals) stateView(ctx context.Context, askContainerd bool) (*runtime.E
 		address = g.address
 	}
 	return runtime.OpenStateDir(ctx, address, opts...)
+}
+
+// cniConfig is the CNI configuration the flags give.
+func (g *globals) cniConfig(stateDir string) cni.Config {
+	return cni.Config{ConfDir: g.cniConfDir, DefaultNetwork: g.cniNetwork, BinDirs: strings.Split(g.cniBinDir, ":"), StateDir: stateDir}
 }

@@ -6,6 +6,7 @@ package cnitest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -254,5 +255,64 @@ func (s State) AssertNoLeak(t testing.TB, after State) {
 	}
 	if len(leaks) > 0 {
 		t.Errorf("leaked CNI state:\n%s", strings.Join(leaks, "\n"))
+	}
+}
+
+// BridgeNetwork is a test network: a bridge of its own with a subnet of
+// its own, host-local reservations under IPAMDir, and the capabilities
+// compod passes (ips, mac; portMappings when Portmap).
+type BridgeNetwork struct {
+	Name, Bridge, Subnet, IPAMDir string
+	Portmap                       bool
+}
+
+// ConfList is the network's conflist.
+func (b BridgeNetwork) ConfList() []byte {
+	type m = map[string]any
+	plugins := []m{{
+		"type": "bridge", "bridge": b.Bridge, "isGateway": true, "ipMasq": true,
+		"capabilities": m{"mac": true},
+		"ipam": m{
+			"type": "host-local", "ranges": [][]m{{{"subnet": b.Subnet}}},
+			"dataDir": b.IPAMDir,
+		},
+	}}
+	if b.Portmap {
+		plugins = append(plugins, m{"type": "portmap", "capabilities": m{"portMappings": true}, "snat": true})
+	}
+	plugins = append(plugins, m{"type": "firewall", "backend": "iptables"})
+	// host-local takes static addresses from the ips capability.
+	plugins[0]["capabilities"].(m)["ips"] = true
+	out, err := json.MarshalIndent(m{"cniVersion": cni.DefaultCNIVersion, "name": b.Name, "plugins": plugins}, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// Write writes the conflist into dir as <Name>.conflist and removes the
+// bridge when the test ends (the bridge plugin never does).
+func (b BridgeNetwork) Write(t testing.TB, dir string) string {
+	t.Helper()
+	file := filepath.Join(dir, b.Name+".conflist")
+	if err := os.WriteFile(file, b.ConfList(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", b.Bridge).Run() })
+	return file
+}
+
+// AssertNoReservations fails t if host-local holds an address of the
+// network under its IPAMDir.
+func (b BridgeNetwork) AssertNoReservations(t testing.TB) {
+	t.Helper()
+	left, err := files(filepath.Join(b.IPAMDir, b.Name), func(name string) bool {
+		return name != "lock" && !strings.HasPrefix(name, "last_reserved_ip")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("network %s: host-local reservations left in %s: %s", b.Name, b.IPAMDir, strings.Join(left, ", "))
 	}
 }

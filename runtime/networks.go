@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/compod/compod/cni"
+	"github.com/compod/compod/translate"
+)
+
+// NetworkAttachment is one network of a pod, as its record keeps it: what
+// was asked of CNI (network, conf file, interface, options: enough for
+// DEL, whose cached result libcni finds by network name, the pod's CNI id
+// and the interface) and what ADD gave.
+type NetworkAttachment struct {
+	Request cni.NetworkRequest `json:"request"`
+	// Aliases resolve inside the pod to IP (/etc/hosts).
+	Aliases []string `json:"aliases,omitempty"`
+	// Result of ADD; empty until the pod is attached.
+	IP        string   `json:"ip,omitempty"`
+	IPs       []string `json:"ips,omitempty"`
+	MAC       string   `json:"mac,omitempty"`
+	Interface string   `json:"interface,omitempty"`
+}
+
+// NetworkStatus is one network of a pod, for ps.
+type NetworkStatus struct {
+	Name      string   `json:"name"`
+	Interface string   `json:"interface,omitempty"`
+	IPs       []string `json:"ips,omitempty"`
+	MAC       string   `json:"mac,omitempty"`
+}
+
+func networkStatuses(rec *PodRecord) []NetworkStatus {
+	var out []NetworkStatus
+	for _, a := range rec.Networks {
+		out = append(out, NetworkStatus{Name: a.Request.Name, Interface: a.Interface, IPs: a.IPs, MAC: a.MAC})
+	}
+	return out
+}
+
+// planNetworks resolves the pod's networks against the operator's conf
+// dir, read now (so a changed conf dir needs no restart): the networks
+// the launch names (a Mesos task's), else the plan's, else the default
+// network. Ports go on the first network that can publish them (its
+// conflist has portmap); a pod that publishes ports on networks none of
+// which can is refused, naming them.
+func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.NetworkSpec, ports []translate.PortMapping) ([]NetworkAttachment, error) {
+	if plan.NetworkMode == "none" && len(override) == 0 {
+		if len(ports) > 0 {
+			return nil, fmt.Errorf("network_mode none: the pod has no network to publish ports on")
+		}
+		return nil, nil
+	}
+	specs := override
+	if len(specs) == 0 {
+		specs = plan.Networks
+	}
+	if len(specs) == 0 {
+		specs = []translate.NetworkSpec{{Name: "default"}}
+	}
+	var out []NetworkAttachment
+	byName := map[string]int{}
+	portsOn := -1
+	for _, s := range specs {
+		cfg, info, err := cni.Resolve(e.cniConfig, s.CNIName)
+		if err != nil {
+			return nil, fmt.Errorf("network %q: %w", s.Name, err)
+		}
+		if i, dup := byName[info.Name]; dup {
+			// Two compose networks on one CNI network: one interface.
+			out[i].Aliases = appendNew(out[i].Aliases, s.Aliases...)
+			continue
+		}
+		var ips []string
+		for _, ip := range []string{s.IPv4, s.IPv6} {
+			if ip == "" {
+				continue
+			}
+			if net.ParseIP(ip) == nil {
+				return nil, fmt.Errorf("network %q: invalid address %q", s.Name, ip)
+			}
+			ips = append(ips, ip)
+		}
+		if len(ips) > 0 && !info.Has(cni.CapIPs) {
+			return nil, fmt.Errorf("network %q: the address %s cannot be honoured: no plugin of CNI network %q (%s) declares the %q capability", s.Name, strings.Join(ips, ", "), info.Name, info.File, cni.CapIPs)
+		}
+		if s.MAC != "" && !info.Has(cni.CapMAC) {
+			return nil, fmt.Errorf("network %q: the MAC address %s cannot be honoured: no plugin of CNI network %q (%s) declares the %q capability", s.Name, s.MAC, info.Name, info.File, cni.CapMAC)
+		}
+		cfg.IfName = s.Interface
+		if cfg.IfName == "" {
+			cfg.IfName = fmt.Sprintf("eth%d", len(out))
+		}
+		if portsOn < 0 && info.Has(cni.CapPortMappings) {
+			portsOn = len(out)
+		}
+		byName[info.Name] = len(out)
+		out = append(out, NetworkAttachment{
+			Request: cni.NetworkRequest{Name: info.Name, Config: cfg, Options: cni.Options{IPs: ips, MAC: s.MAC, Args: s.Args}},
+			Aliases: slices.Clone(s.Aliases),
+		})
+	}
+	if len(ports) > 0 {
+		if portsOn < 0 {
+			names := make([]string, len(out))
+			for i, a := range out {
+				names[i] = a.Request.Name
+			}
+			return nil, fmt.Errorf("service %q publishes port %d, but the pod's CNI network %s cannot publish ports: its conflist has no portmap plugin (no %q capability); add one, or do not publish ports", ports[0].Service, ports[0].ContainerPort, strings.Join(names, ", "), cni.CapPortMappings)
+		}
+		for _, p := range ports {
+			out[portsOn].Request.Options.Ports = append(out[portsOn].Request.Options.Ports, cni.PortMapping{
+				HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+		}
+	}
+	return out, nil
+}
+
+func appendNew(xs []string, ys ...string) []string {
+	for _, y := range ys {
+		if !slices.Contains(xs, y) {
+			xs = append(xs, y)
+		}
+	}
+	return xs
+}
