@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	"go.yaml.in/yaml/v4"
 )
 
 // compose-go reports some problems only through logrus, on stderr, without
@@ -82,24 +83,10 @@ func (x *fileIndex) composeWarnings(msgs []string) []string {
 // service field that mentions it, last file first, else the files.
 func (x *fileIndex) locateVariable(name string) (file, service, field string) {
 	varRe := regexp.MustCompile(`\$\{` + regexp.QuoteMeta(name) + `([:?}-]|$)|\$` + regexp.QuoteMeta(name) + `(\W|$)`)
-	for i := len(x.files) - 1; i >= 0; i-- {
-		names := make([]string, 0, len(x.services[i]))
-		for n := range x.services[i] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			keys := make([]string, 0, len(x.services[i][n]))
-			for k := range x.services[i][n] {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if f, ok := findMatch(x.services[i][n][k], k, varRe); ok {
-					return x.display(x.files[i]), n, f
-				}
-			}
-		}
+	if i, service, field, _, ok := x.findInServices(func(node *yaml.Node, key string) (string, string, bool) {
+		return findScalarFunc(node, key, varRe.MatchString)
+	}); ok {
+		return x.display(x.files[i]), service, field
 	}
 	return x.allFiles(), "", ""
 }

@@ -346,6 +346,15 @@ func (x *fileIndex) locateValue(msg string) (file int, service, field, value str
 	if len(token) < 2 || strings.ContainsAny(token, "\n") {
 		return 0, "", "", "", false
 	}
+	return x.findInServices(func(node *yaml.Node, key string) (string, string, bool) {
+		return findScalar(node, key, token)
+	})
+}
+
+// findInServices runs find on every field of every service, last file
+// first (an override wins), services and fields in name order, and returns
+// the first field it finds.
+func (x *fileIndex) findInServices(find func(node *yaml.Node, key string) (field, value string, ok bool)) (file int, service, field, value string, ok bool) {
 	for i := len(x.files) - 1; i >= 0; i-- {
 		names := make([]string, 0, len(x.services[i]))
 		for n := range x.services[i] {
@@ -359,7 +368,7 @@ func (x *fileIndex) locateValue(msg string) (file int, service, field, value str
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if f, v, found := findScalar(x.services[i][n][k], k, token); found {
+				if f, v, found := find(x.services[i][n][k], k); found {
 					return i, n, f, v, true
 				}
 			}
@@ -372,12 +381,6 @@ func (x *fileIndex) locateValue(msg string) (file int, service, field, value str
 // returns its field path.
 func findScalar(node *yaml.Node, path, token string) (string, string, bool) {
 	return findScalarFunc(node, path, func(v string) bool { return strings.Contains(v, token) })
-}
-
-// findMatch is findScalar for a scalar re matches.
-func findMatch(node *yaml.Node, path string, re *regexp.Regexp) (string, bool) {
-	f, _, ok := findScalarFunc(node, path, re.MatchString)
-	return f, ok
 }
 
 // findScalarFunc returns the field path and value of the first scalar of

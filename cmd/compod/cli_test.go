@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -462,4 +463,31 @@ services:
 	if code != 1 || !strings.Contains(errOut, "bad-policy.yaml") || !strings.Contains(errOut, "allow_privilegd") {
 		t.Errorf("a policy file with an unknown key: exit %d, %q", code, errOut)
 	}
+}
+
+// When up -d cannot record the pod's supervisor (the disk filled up: here
+// the record's place is taken by a directory, which fails the write as
+// ENOSPC would), no unrecorded supervisor outlives the command: up -d
+// fails, says so, and removes the pod.
+func TestUpDetachedSupervisorNotRecorded(t *testing.T) {
+	c := newCLI(t)
+	before := c.host()
+	const pod = "cli-norecord"
+	c.write("compose.yaml", fmt.Sprintf("services:\n  app:\n    image: %s\n    command: [\"sleep\", \"3600\"]\n", testenv.BusyboxRef))
+	if err := os.MkdirAll(filepath.Join(c.stateDir, "pods", pod, "supervisor.pid", "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := c.run("up", "-d", "-p", pod)
+	if code == 0 || !strings.Contains(errOut, "could not be handed to its supervisor, so it was removed") {
+		t.Fatalf("up -d with an unwritable supervisor record: exit %d: %s", code, errOut)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if args := strings.Split(string(b), "\x00"); len(args) > 2 && args[1] == "supervise" && slices.Contains(args, "--project-name="+pod) {
+			t.Errorf("an unrecorded supervisor runs: %s %q", p, args)
+		}
+	}
+	c.assertGone(pod)
+	c.assertNoLeak(before, pod)
 }

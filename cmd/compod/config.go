@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 
@@ -16,8 +15,8 @@ import (
 
 // configOptions are config's own flags.
 type configOptions struct {
-	files, envFiles, profiles []string
-	project, format, oci      string
+	composeFlags
+	format, oci string
 }
 
 func newConfigCommand(g *globals) *cobra.Command {
@@ -55,24 +54,18 @@ in the IPC and UTS namespace paths (/proc/` + runtime.PausePIDPlaceholder + `/ns
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml or docker-compose.yml here, with its override file)")
-	f.StringVarP(&o.project, "project-name", "p", "", "pod (project) name (default: COMPOSE_PROJECT_NAME, the files' name: field, or the project directory's name)")
-	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file for interpolation (repeatable; default: .env next to the first compose file)")
-	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
+	o.composeFlags.add(f)
 	f.StringVar(&o.format, "format", "yaml", "output format of the compose model: yaml or json")
 	f.StringVar(&o.oci, "oci", "", "print the OCI runtime spec of this service instead (asks containerd for the image)")
 	return cmd
 }
 
 func runConfig(ctx context.Context, g *globals, o configOptions) error {
-	files := o.files
-	if len(files) == 0 {
-		files = defaultComposeFiles()
-		if len(files) == 0 {
-			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
-		}
+	lopts, err := o.loadOptions()
+	if err != nil {
+		return err
 	}
-	project, plan, err := translate.LoadProject(ctx, translate.LoadOptions{Files: files, ProjectName: o.project, EnvFiles: o.envFiles, Profiles: o.profiles})
+	project, plan, err := translate.LoadProject(ctx, lopts)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,10 +20,10 @@ const logDrain = 300 * time.Millisecond
 
 // upOptions are up's own flags.
 type upOptions struct {
-	files, envFiles, profiles []string
-	project, pull, policy     string
-	timeout                   time.Duration
-	detach                    bool
+	composeFlags
+	pull, policy string
+	timeout      time.Duration
+	detach       bool
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -50,10 +49,7 @@ every 5 seconds and when it ends ("pulled IMAGE: 40.0 MiB in 2.1s").`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd.Context(), g, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml or docker-compose.yml here, with its override file)")
-	f.StringVarP(&o.project, "project-name", "p", "", "pod (project) name (default: COMPOSE_PROJECT_NAME, the files' name: field, or the project directory's name)")
-	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file for interpolation (repeatable; default: .env next to the first compose file)")
-	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
+	o.composeFlags.add(f)
 	f.StringVar(&o.pull, "pull", runtime.PullMissing, "pull policy: missing, always or never")
 	f.DurationVar(&o.timeout, "timeout", 0, "bound the whole launch (images, start, depends_on conditions), e.g. 2m; 0 = none")
 	f.StringVar(&o.policy, "policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; env COMPOD_POLICY); without one no policy applies, as with docker")
@@ -67,14 +63,11 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	default:
 		return fmt.Errorf("--pull %q: want missing, always or never", o.pull)
 	}
-	files := o.files
-	if len(files) == 0 {
-		files = defaultComposeFiles()
-		if len(files) == 0 {
-			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
-		}
+	lopts, err := o.loadOptions()
+	if err != nil {
+		return err
 	}
-	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: o.project, EnvFiles: o.envFiles, Profiles: o.profiles})
+	plan, err := translate.Load(ctx, lopts)
 	if err != nil {
 		return err
 	}

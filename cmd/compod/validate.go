@@ -54,21 +54,16 @@ listed, with file, service and field. Exit 0 when up would admit the pod,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml or docker-compose.yml here, with its override file)")
-	f.StringVarP(&o.project, "project-name", "p", "", "pod (project) name")
-	f.StringArrayVar(&o.envFiles, "env-file", nil, "env file for interpolation (repeatable; default: .env next to the first compose file)")
-	f.StringArrayVar(&o.profiles, "profile", nil, "compose profile to enable (repeatable)")
+	o.composeFlags.add(f)
 	f.StringVar(&o.policy, "policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; env COMPOD_POLICY)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
 }
 
 func runValidate(ctx context.Context, o upOptions, format string) error {
-	files := o.files
-	if len(files) == 0 {
-		if files = defaultComposeFiles(); len(files) == 0 {
-			return errors.New("no compose file: give -f FILE (compose.yaml and docker-compose.yml were not found here)")
-		}
+	lopts, err := o.loadOptions()
+	if err != nil {
+		return err
 	}
 	rep := validateReport{Errors: []problem{}, Violations: []translate.Violation{}, Warnings: []string{}}
 	var policy *translate.Policy
@@ -79,7 +74,7 @@ func runValidate(ctx context.Context, o upOptions, format string) error {
 		}
 		policy = &p
 	}
-	plan, err := translate.Load(ctx, translate.LoadOptions{Files: files, ProjectName: o.project, EnvFiles: o.envFiles, Profiles: o.profiles})
+	plan, err := translate.Load(ctx, lopts)
 	if err != nil {
 		rep.Errors = problems(err)
 	} else {

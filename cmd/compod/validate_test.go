@@ -9,7 +9,6 @@ import (
 	"github.com/compod/compod/internal/testenv"
 )
 
-
 // compod validate reports every compose error and every policy violation,
 // in text and in JSON, with the exit code up's admission would give.
 func TestValidateGolden(t *testing.T) {
