@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +163,10 @@ services:
 	table, _, _ := c.run("ps")
 	if !strings.Contains(table, "clipod") || !strings.Contains(table, "running") {
 		t.Errorf("ps table:\n%s", table)
+	}
+	// The pod's own row says its phase.
+	if !regexp.MustCompile(`(?m)^clipod +- +running `).MatchString(table) {
+		t.Errorf("ps table has no pod row saying running:\n%s", table)
 	}
 
 	var logs string

@@ -63,6 +63,13 @@ func runPs(ctx context.Context, g *globals, project, format string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD\tSERVICE\tSTATE\tHEALTH\tRESTARTS\tPID\tEXIT\tIP\tPORTS")
 	for _, p := range pods {
+		// The pod's own row: its phase (the one ps, up, supervise and the
+		// executor act on), why it failed, and its address on every network.
+		phase := string(p.State)
+		if p.Reason != "" {
+			phase += " (" + string(p.Reason) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t-\t%s\t\t\t\t\t%s\t\n", p.Name, phase, podAddresses(p))
 		for _, s := range p.Services {
 			exit := ""
 			if s.ExitCode != nil {
@@ -97,6 +104,21 @@ func servicePorts(p runtime.PodStatus, service string) string {
 			host = "0.0.0.0"
 		}
 		out = append(out, fmt.Sprintf("%s:%d->%d/%s", host, m.HostPort, m.ContainerPort, m.Protocol))
+	}
+	return strings.Join(out, ",")
+}
+
+// podAddresses is the pod's IP, or with several networks each network's
+// addresses ("front=10.1.0.5,back=10.2.0.7").
+func podAddresses(p runtime.PodStatus) string {
+	if len(p.Networks) < 2 {
+		return p.IP
+	}
+	var out []string
+	for _, n := range p.Networks {
+		for _, ip := range n.IPs {
+			out = append(out, n.Name+"="+ip)
+		}
 	}
 	return strings.Join(out, ",")
 }
