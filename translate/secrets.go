@@ -53,6 +53,9 @@ func (t *translator) topLevelFileObjects() {
 	check := func(kind, section string, obj types.FileObjectConfig, key string) {
 		field := section + "." + key
 		switch {
+		case key == "." || key == "..":
+			// The name is a file name in the pod's directory.
+			t.fail("", field, "invalid %s name", kind)
 		case bool(obj.External):
 			t.fail("", field+".external", "external %ss are not supported: there is no swarm or secret store to take them from; give the %s a file:, environment:%s source", kind, kind, map[bool]string{true: " or content:", false: ""}[kind == "config"])
 		case obj.File == "" && obj.Environment == "" && obj.Content == "":
