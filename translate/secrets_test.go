@@ -92,3 +92,41 @@ func TestSecretSwarmSettingsWarned(t *testing.T) {
 		}
 	}
 }
+
+// A secret's or config's file is read by compod as root and shown to the
+// service: the admission policy judges it as a bind source, on its
+// resolved path.
+func TestPolicySecretFiles(t *testing.T) {
+	root := hostTree(t)
+	sb := root + "/sandbox"
+	for _, tc := range []struct {
+		name, source, wantRule, wantFile string
+	}{
+		{name: "in the sandbox", source: sb + "/data", wantFile: sb + "/data"},
+		{name: "host file", source: "/etc/passwd", wantRule: "bind_mounts.allowed_prefixes", wantFile: "/etc/passwd"},
+		{name: "symlink out of the sandbox", source: sb + "/etc", wantRule: "bind_mounts.allowed_prefixes", wantFile: "/etc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := &PodPlan{Name: "pod", WorkingDir: sb, Services: []ServiceSpec{{Name: "web", Image: "x",
+				FileMounts: []FileMount{{Kind: "config", Name: "c", Content: "x", Target: "/c"}, {Kind: "secret", Name: "s", File: tc.source, Target: "/run/secrets/s"}}}}}
+			vs := Check(plan, DefaultExecutorPolicy(sb))
+			var rules []string
+			for _, v := range vs {
+				rules = append(rules, v.Rule)
+				if v.Field != "secrets[0]" || v.Service != "web" || !strings.Contains(v.Msg, "secret file") {
+					t.Errorf("violation names service %q field %q: %s", v.Service, v.Field, v.Msg)
+				}
+			}
+			want := []string{}
+			if tc.wantRule != "" {
+				want = []string{tc.wantRule}
+			}
+			if strings.Join(rules, ",") != strings.Join(want, ",") {
+				t.Errorf("denied by %v, want %v (%v)", rules, want, vs)
+			}
+			if got := plan.Services[0].FileMounts[1].File; got != tc.wantFile {
+				t.Errorf("file %q, want %q", got, tc.wantFile)
+			}
+		})
+	}
+}
