@@ -26,6 +26,9 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	if err := e.makeLogDir(rec); err != nil {
 		return err
 	}
+	if err := e.writeFileMounts(plan); err != nil {
+		return err
+	}
 	files := map[string][]byte{
 		"hosts":       hostsFile(plan, rec.IP, rec.Networks),
 		"resolv.conf": resolvConf(plan.DNS),

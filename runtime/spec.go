@@ -69,6 +69,8 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 			return nil, fmt.Errorf("service %q: mount %s: unknown type %q", svc.Name, m.Target, m.Type)
 		}
 	}
+	// Secrets and configs last: they may sit inside a volume or tmpfs.
+	mounts = append(mounts, fileMountSpecs(podDir, svc)...)
 	opts = append(opts, oci.WithMounts(mounts))
 	if svc.MemLimit > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(svc.MemLimit)))

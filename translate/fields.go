@@ -93,6 +93,8 @@ var serviceRules = map[string]rule{
 	"pull_policy":       {support: partial},
 	"profiles":          {support: supported},
 	"extends":           {support: supported},
+	"secrets":           {support: supported}, // secrets.go
+	"configs":           {support: supported},
 
 	// Partial: the value decides.
 	"build":        {support: partial, check: checkBuild},
@@ -165,8 +167,6 @@ var serviceRules = map[string]rule{
 	"umask":              {support: warned, why: "ignored: services keep the image's umask"},
 
 	// Rejected: ignoring them would change what the service does.
-	"configs":             {support: rejected, why: "configs are not supported: bind-mount the file with volumes:"},
-	"secrets":             {support: rejected, why: "secrets are not supported: bind-mount the file read-only with volumes:"},
 	"devices":             {support: rejected, why: "devices are not supported"},
 	"device_cgroup_rules": {support: rejected, why: "device cgroup rules are not supported"},
 	"gpus":                {support: rejected, why: "GPUs are not supported"},
@@ -215,8 +215,8 @@ var topLevelRules = map[string]rule{
 	"services": {support: supported},
 	"networks": {support: partial},
 	"volumes":  {support: partial},
-	"secrets":  {support: rejected, why: "secrets are not supported: bind-mount the file read-only with volumes:"},
-	"configs":  {support: rejected, why: "configs are not supported: bind-mount the file with volumes:"},
+	"secrets":  {support: partial}, // secrets.go: external rejected, swarm settings warned
+	"configs":  {support: partial},
 	"models":   {support: rejected, why: "models are not supported"},
 	"jobs":     {support: rejected, why: "jobs are not supported: run them as services with restart: \"no\""},
 }

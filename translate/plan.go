@@ -57,10 +57,12 @@ type ServiceSpec struct {
 	Command    []string `json:"command"`
 	// Env is the service environment (environment + env_file, resolved),
 	// as KEY=VALUE, sorted by key. It is applied on top of the image's.
-	Env        []string          `json:"env,omitempty"`
-	WorkingDir string            `json:"workingDir,omitempty"`
-	User       string            `json:"user,omitempty"`
-	Mounts     []MountSpec       `json:"mounts,omitempty"`
+	Env        []string    `json:"env,omitempty"`
+	WorkingDir string      `json:"workingDir,omitempty"`
+	User       string      `json:"user,omitempty"`
+	Mounts     []MountSpec `json:"mounts,omitempty"`
+	// FileMounts are the service's secrets and configs (secrets.go).
+	FileMounts []FileMount       `json:"fileMounts,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	// StopSignal is the compose stop_signal's canonical name; empty when
 	// unset: the image's STOPSIGNAL applies, else SIGTERM.

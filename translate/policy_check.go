@@ -90,6 +90,7 @@ func Check(plan *PodPlan, p Policy) []Violation {
 	for i := range plan.Services {
 		s := &plan.Services[i]
 		c.binds(s)
+		c.fileMountSources(s)
 		c.privileged(s)
 		c.capAdd(s)
 		c.user(s)
@@ -155,36 +156,53 @@ func (c *checker) resolvePrefixes() {
 func (c *checker) binds(s *ServiceSpec) {
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		if m.Type != "bind" {
-			continue
+		if m.Type == "bind" {
+			c.hostPath(s.Name, fmt.Sprintf("volumes[%d]", i), "bind source", &m.Source)
 		}
-		field := fmt.Sprintf("volumes[%d]", i)
-		resolved, err := ResolveHostPath(c.plan.WorkingDir, m.Source)
-		if err != nil {
-			c.deny(s.Name, field, "bind_mounts", "bind source %s cannot be judged: %v", m.Source, err)
-			continue
-		}
-		what := "bind source " + resolved
-		if resolved != m.Source {
-			what += " (" + m.Source + " resolved)"
-		}
-		m.Source = resolved
-		if d, ok := c.deniedPrefix(resolved); ok {
-			c.deny(s.Name, field, "bind_mounts.denied_prefixes", "%s is under the denied prefix %s", what, d)
-			continue
-		}
-		if c.inRoot(resolved) || c.p.BindMounts.AllowedPrefixes == nil || slices.ContainsFunc(c.allowed, func(a string) bool { return underPrefix(resolved, a) }) {
-			continue
-		}
-		where := "no bind mounts are allowed"
-		if len(c.allowed) > 0 {
-			where = "allowed: " + strings.Join(c.allowed, ", ")
-		}
-		if len(c.roots) > 0 {
-			where += "; the task sandbox " + strings.Join(c.roots, ", ") + " is always allowed"
-		}
-		c.deny(s.Name, field, "bind_mounts.allowed_prefixes", "%s is not under an allowed prefix (%s)", what, where)
 	}
+}
+
+// fileMountSources judges the files of secrets and configs as bind
+// sources: compod reads them as root and shows them to the service.
+func (c *checker) fileMountSources(s *ServiceSpec) {
+	n := map[string]int{} // the field's index among its kind's
+	for i := range s.FileMounts {
+		fm := &s.FileMounts[i]
+		if fm.File != "" {
+			c.hostPath(s.Name, fmt.Sprintf("%ss[%d]", fm.Kind, n[fm.Kind]), fm.Kind+" file", &fm.File)
+		}
+		n[fm.Kind]++
+	}
+}
+
+// hostPath judges a host path a service gets to read, under the
+// bind_mounts rules, and rewrites it to its resolved path.
+func (c *checker) hostPath(service, field, kind string, source *string) {
+	resolved, err := ResolveHostPath(c.plan.WorkingDir, *source)
+	if err != nil {
+		c.deny(service, field, "bind_mounts", "%s %s cannot be judged: %v", kind, *source, err)
+		return
+	}
+	what := kind + " " + resolved
+	if resolved != *source {
+		what += " (" + *source + " resolved)"
+	}
+	*source = resolved
+	if d, ok := c.deniedPrefix(resolved); ok {
+		c.deny(service, field, "bind_mounts.denied_prefixes", "%s is under the denied prefix %s", what, d)
+		return
+	}
+	if c.inRoot(resolved) || c.p.BindMounts.AllowedPrefixes == nil || slices.ContainsFunc(c.allowed, func(a string) bool { return underPrefix(resolved, a) }) {
+		return
+	}
+	where := "no bind mounts are allowed"
+	if len(c.allowed) > 0 {
+		where = "allowed: " + strings.Join(c.allowed, ", ")
+	}
+	if len(c.roots) > 0 {
+		where += "; the task sandbox " + strings.Join(c.roots, ", ") + " is always allowed"
+	}
+	c.deny(service, field, "bind_mounts.allowed_prefixes", "%s is not under an allowed prefix (%s)", what, where)
 }
 
 // deniedPrefix finds the denied prefix that covers path. A denied prefix

@@ -80,6 +80,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	t.resources(s, spec)
 	spec.Healthcheck = t.healthcheck(name, s.HealthCheck)
 	spec.Mounts = t.mounts(s)
+	spec.FileMounts = t.fileMounts(s, spec.Mounts)
 	spec.Ports = t.ports(s)
 	spec.DependsOn = t.dependencies(s)
 	spec.Logging = t.logging(s)

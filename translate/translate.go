@@ -121,6 +121,7 @@ func (t *translator) topLevel() {
 	}
 	t.topLevelNetworks()
 	t.topLevelVolumes()
+	t.topLevelFileObjects()
 }
 
 // obsoleteVersion warns about version:, which compose-go drops silently
