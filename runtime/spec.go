@@ -96,6 +96,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	if svc.Tty {
 		opts = append(opts, oci.WithTTY)
 	}
+	opts = append(opts, serviceLimitOpts(svc)...)
 	return opts, nil
 }
 
@@ -110,6 +111,7 @@ func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpt
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "pause")),
 		oci.WithRootFSReadonly(),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
+		withPodSysctls(rec.Plan.PodSysctls()),
 	}
 }
 

@@ -137,9 +137,9 @@ func (t *translator) checkSysctlConflicts(services []ServiceSpec) {
 }
 
 // securityOpt accepts the options that compod can honour or that mean
-// nothing without SELinux, and returns no-new-privileges.
-func (t *translator) securityOpt(s *types.ServiceConfig) bool {
-	nnp := false
+// nothing without SELinux, and returns no-new-privileges (nil: not set).
+func (t *translator) securityOpt(s *types.ServiceConfig) *bool {
+	var nnp *bool
 	for i, opt := range s.SecurityOpt {
 		field := fmt.Sprintf("security_opt[%d]", i)
 		// docker accepts key=value and the older key:value.
@@ -151,9 +151,10 @@ func (t *translator) securityOpt(s *types.ServiceConfig) bool {
 		case "no-new-privileges":
 			switch {
 			case !hasValue || value == "true":
-				nnp = true
+				nnp = new(bool)
+				*nnp = true
 			case value == "false":
-				nnp = false
+				nnp = new(bool)
 			default:
 				t.fail(s.Name, field, "%q: no-new-privileges takes true or false", opt)
 			}

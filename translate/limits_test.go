@@ -2,6 +2,7 @@ package translate
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -9,6 +10,24 @@ import (
 )
 
 const limitsService = "services:\n  web:\n    image: web:1\n"
+
+var yes, no = true, false
+
+func wantNNP(t *testing.T, s *ServiceSpec, want *bool) {
+	t.Helper()
+	switch got := s.NoNewPrivileges; {
+	case got == nil && want == nil:
+	case got == nil || want == nil || *got != *want:
+		t.Errorf("noNewPrivileges = %v, want %v", fmtBoolPtr(got), fmtBoolPtr(want))
+	}
+}
+
+func fmtBoolPtr(b *bool) string {
+	if b == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*b)
+}
 
 // ulimits, shm_size, sysctls and security_opt as a user writes them, and
 // what the plan then asks the runtime for.
@@ -51,24 +70,14 @@ func TestServiceLimits(t *testing.T) {
 					t.Errorf("sysctls = %v, want %v", s.Sysctls, want)
 				}
 			}},
+		{name: "no security_opt: the runtime's default", service: "",
+			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, nil) }},
 		{name: "no-new-privileges", service: "    security_opt: [no-new-privileges]\n",
-			check: func(t *testing.T, s *ServiceSpec) {
-				if !s.NoNewPrivileges {
-					t.Error("noNewPrivileges is false")
-				}
-			}},
+			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, &yes) }},
 		{name: "no-new-privileges:true and label:disable", service: "    security_opt: [\"label:disable\", \"no-new-privileges:true\"]\n",
-			check: func(t *testing.T, s *ServiceSpec) {
-				if !s.NoNewPrivileges {
-					t.Error("noNewPrivileges is false")
-				}
-			}},
+			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, &yes) }},
 		{name: "no-new-privileges=false, label=disable", service: "    security_opt: [\"no-new-privileges=false\", \"label=disable\"]\n",
-			check: func(t *testing.T, s *ServiceSpec) {
-				if s.NoNewPrivileges {
-					t.Error("noNewPrivileges is true")
-				}
-			}},
+			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, &no) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

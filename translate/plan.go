@@ -96,8 +96,11 @@ type ServiceSpec struct {
 	// The pod's namespaces are shared, so the runtime sets them once for
 	// the pod, on the pause container that owns them (PodSysctls).
 	Sysctls map[string]string `json:"sysctls,omitempty"`
-	// NoNewPrivileges is security_opt no-new-privileges.
-	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// NoNewPrivileges is security_opt no-new-privileges[:true|false]; nil
+	// when unset: the runtime's default then applies, which is on
+	// (containerd's default spec sets no_new_privs, where docker does
+	// not), so only false changes anything: setuid programs work again.
+	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
 }
 
 // VolumeSpec is a volume of the pod. A named volume outlives the pod, as
