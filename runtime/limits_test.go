@@ -12,7 +12,7 @@ import (
 // inside see them. The sysctls are pod-wide (the services share the pod's
 // network and IPC namespaces): a service that sets none sees them too.
 // no_new_privs is on unless a service turns it off (containerd's default,
-// stricter than docker's).
+// stricter than docker's); seccomp filters (mode 2) unless unconfined.
 func TestServiceLimits(t *testing.T) {
 	h := newHarness(t)
 	pod := "lim-limits"
@@ -21,7 +21,8 @@ df -k /dev/shm | awk 'NR==2 {print "shm=" $2}';
 echo "port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)";
 echo "somaxconn=$(cat /proc/sys/net/core/somaxconn)";
 echo "shmmni=$(cat /proc/sys/kernel/shmmni)";
-grep NoNewPrivs /proc/self/status | awk '{print "nnp=" $2}'`
+grep NoNewPrivs /proc/self/status | awk '{print "nnp=" $2}';
+grep '^Seccomp:' /proc/self/status | awk '{print "seccomp=" $2}'`
 	plan := h.compose(pod, fmt.Sprintf(`
 services:
   limited:
@@ -39,10 +40,10 @@ services:
     image: %[1]s
     command: ["sh", "-c", %[2]q]
     sysctls: [net.core.somaxconn=1234]
-  newprivs:
+  loosened:
     image: %[1]s
     command: ["sh", "-c", %[2]q]
-    security_opt: ["no-new-privileges:false"]
+    security_opt: ["no-new-privileges:false", "seccomp=unconfined"]
 `, testenv.BusyboxRef, probe), nil)
 	h.up(plan)
 	defer h.down(pod)
@@ -51,11 +52,11 @@ services:
 		t.Fatal(err)
 	}
 	for service, want := range map[string][]string{
-		"limited": {"nofile=1234:5678", "shm=98304", "port_start=1000", "somaxconn=1234", "shmmni=8000", "nnp=1"},
+		"limited": {"nofile=1234:5678", "shm=98304", "port_start=1000", "somaxconn=1234", "shmmni=8000", "nnp=1", "seccomp=2"},
 		// docker's defaults for what the service does not set; the
 		// pod's sysctls all the same.
-		"plain":    {"nofile=1024:1024", "shm=65536", "port_start=1000", "somaxconn=1234", "shmmni=8000", "nnp=1"},
-		"newprivs": {"nnp=0"},
+		"plain":    {"nofile=1024:1024", "shm=65536", "port_start=1000", "somaxconn=1234", "shmmni=8000", "nnp=1", "seccomp=2"},
+		"loosened": {"nnp=0", "seccomp=0"},
 	} {
 		out := h.logsOf(pod, service)
 		if codes[service] != 0 {

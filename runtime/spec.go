@@ -88,7 +88,10 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		// capabilities in the spec (mount for CAP_SYS_ADMIN, ...), so it
 		// is computed from the final capability set, after cap_add and
 		// cap_drop, as docker does.
-		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop), seccomp.WithDefaultProfile())
+		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop))
+		if !svc.SeccompUnconfined {
+			opts = append(opts, seccomp.WithDefaultProfile())
+		}
 	}
 	if svc.ReadOnly {
 		opts = append(opts, oci.WithRootFSReadonly())

@@ -32,7 +32,7 @@ func (t *translator) limits(s *types.ServiceConfig, spec *ServiceSpec) {
 	}
 	spec.ShmSize = int64(s.ShmSize)
 	spec.Sysctls = t.sysctls(s)
-	spec.NoNewPrivileges = t.securityOpt(s)
+	spec.NoNewPrivileges, spec.SeccompUnconfined = t.securityOpt(s)
 }
 
 func (t *translator) ulimits(s *types.ServiceConfig) []Ulimit {
@@ -137,9 +137,9 @@ func (t *translator) checkSysctlConflicts(services []ServiceSpec) {
 }
 
 // securityOpt accepts the options that compod can honour or that mean
-// nothing without SELinux, and returns no-new-privileges (nil: not set).
-func (t *translator) securityOpt(s *types.ServiceConfig) *bool {
-	var nnp *bool
+// nothing without SELinux, and returns no-new-privileges (nil: not set)
+// and seccomp=unconfined.
+func (t *translator) securityOpt(s *types.ServiceConfig) (nnp *bool, unconfined bool) {
 	for i, opt := range s.SecurityOpt {
 		field := fmt.Sprintf("security_opt[%d]", i)
 		// docker accepts key=value and the older key:value.
@@ -164,14 +164,18 @@ func (t *translator) securityOpt(s *types.ServiceConfig) *bool {
 			}
 			// label=disable: there is no SELinux labelling to disable.
 		case "seccomp":
-			t.fail(s.Name, field, "%q: seccomp profiles other than compod's default are not supported", opt)
+			if value == "unconfined" {
+				unconfined = true
+				break
+			}
+			t.fail(s.Name, field, "%q: seccomp profile files are not supported: compod applies its default profile, or none with seccomp=unconfined", opt)
 		case "apparmor":
 			t.fail(s.Name, field, "%q: AppArmor profiles are not supported", opt)
 		default:
-			t.fail(s.Name, field, "%q is not a supported security option: use no-new-privileges[:true|false] or label=disable", opt)
+			t.fail(s.Name, field, "%q is not a supported security option: use no-new-privileges[:true|false], seccomp=unconfined or label=disable", opt)
 		}
 	}
-	return nnp
+	return nnp, unconfined
 }
 
 // PodSysctls are the sysctls of every service of the pod, merged: the

@@ -78,6 +78,12 @@ func TestServiceLimits(t *testing.T) {
 			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, &yes) }},
 		{name: "no-new-privileges=false, label=disable", service: "    security_opt: [\"no-new-privileges=false\", \"label=disable\"]\n",
 			check: func(t *testing.T, s *ServiceSpec) { wantNNP(t, s, &no) }},
+		{name: "seccomp unconfined", service: "    security_opt: [\"seccomp:unconfined\"]\n",
+			check: func(t *testing.T, s *ServiceSpec) {
+				if !s.SeccompUnconfined {
+					t.Error("seccompUnconfined is false")
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,10 +117,8 @@ func TestServiceLimitsRejected(t *testing.T) {
 			service: "web", field: "sysctls.kernel.pid_max", msg: "kernel.pid_max is not namespaced"},
 		{name: "conflicting net sysctl", compose: limitsService + "    sysctls: [net.core.somaxconn=1024]\n  api:\n    image: api:1\n    sysctls: [net.core.somaxconn=4096]\n",
 			service: "web", field: "sysctls.net.core.somaxconn", msg: `"1024" conflicts with service "api"'s "4096"`},
-		{name: "seccomp unconfined", compose: limitsService + "    security_opt: [seccomp=unconfined]\n",
-			service: "web", field: "security_opt[0]", msg: "seccomp profiles other than compod's default are not supported"},
 		{name: "seccomp file", compose: limitsService + "    security_opt: [\"seccomp:./profile.json\"]\n",
-			service: "web", field: "security_opt[0]", msg: "seccomp profiles"},
+			service: "web", field: "security_opt[0]", msg: "seccomp profile files are not supported"},
 		{name: "selinux label", compose: limitsService + "    security_opt: [\"label=type:svirt_apache_t\"]\n",
 			service: "web", field: "security_opt[0]", msg: "SELinux labels are not supported"},
 		{name: "bad no-new-privileges", compose: limitsService + "    security_opt: [\"no-new-privileges:yes\"]\n",

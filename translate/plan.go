@@ -101,6 +101,9 @@ type ServiceSpec struct {
 	// (containerd's default spec sets no_new_privs, where docker does
 	// not), so only false changes anything: setuid programs work again.
 	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
+	// SeccompUnconfined is security_opt seccomp=unconfined: no seccomp
+	// filter instead of the default profile.
+	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
 }
 
 // VolumeSpec is a volume of the pod. A named volume outlives the pod, as

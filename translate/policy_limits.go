@@ -10,18 +10,25 @@ import (
 //
 // allowed_sysctls entries are sysctl names (net.core.somaxconn),
 // prefixes ending in * (net.ipv4.*, net.*), or * for any. allowed_security_opt judges
-// the one option that loosens what compod does by default:
+// the options that loosen what compod does by default:
 // no-new-privileges:false (no_new_privs is on unless a service turns it
-// off). no-new-privileges[:true] and label=disable are always allowed:
+// off) and seccomp=unconfined (no seccomp filter). no-new-privileges[:true] and label=disable are always allowed:
 // the first tightens, the second changes nothing without SELinux.
 
 // securityOptNewPrivileges is how allowed_security_opt spells turning
 // no_new_privs off (docker's = spelling is accepted too).
 const securityOptNewPrivileges = "no-new-privileges:false"
 
+// securityOptUnconfined is how allowed_security_opt spells running
+// without a seccomp filter.
+const securityOptUnconfined = "seccomp=unconfined"
+
 // judgedSecurityOpts are the security_opt values allowed_security_opt
-// may list.
-var judgedSecurityOpts = []string{securityOptNewPrivileges, "no-new-privileges=false"}
+// may list, each with docker's other spelling.
+var judgedSecurityOpts = map[string][]string{
+	securityOptNewPrivileges: {securityOptNewPrivileges, "no-new-privileges=false"},
+	securityOptUnconfined:    {securityOptUnconfined, "seccomp:unconfined"},
+}
 
 func (c *checker) sysctls(s *ServiceSpec) {
 	if c.p.AllowedSysctls == nil {
@@ -46,11 +53,17 @@ func sysctlAllowedBy(key, pattern string) bool {
 }
 
 func (c *checker) securityOpt(s *ServiceSpec) {
-	if c.p.AllowedSecurityOpt == nil || s.NoNewPrivileges == nil || *s.NoNewPrivileges {
+	if c.p.AllowedSecurityOpt == nil {
 		return
 	}
-	if !slices.ContainsFunc(*c.p.AllowedSecurityOpt, func(a string) bool { return slices.Contains(judgedSecurityOpts, a) }) {
+	allowed := func(opt string) bool {
+		return slices.ContainsFunc(*c.p.AllowedSecurityOpt, func(a string) bool { return slices.Contains(judgedSecurityOpts[opt], a) })
+	}
+	if s.NoNewPrivileges != nil && !*s.NoNewPrivileges && !allowed(securityOptNewPrivileges) {
 		c.deny(s.Name, "security_opt", "allowed_security_opt", "%s is not allowed: setuid programs would gain privileges in the container", securityOptNewPrivileges)
+	}
+	if s.SeccompUnconfined && !allowed(securityOptUnconfined) {
+		c.deny(s.Name, "security_opt", "allowed_security_opt", "%s is not allowed: every system call would reach the host's kernel unfiltered", securityOptUnconfined)
 	}
 }
 
@@ -67,8 +80,8 @@ func (p *Policy) validateLimitRules(bad func(key, format string, args ...any)) {
 		}
 	}
 	for i, o := range deref(p.AllowedSecurityOpt) {
-		if !slices.Contains(judgedSecurityOpts, o) {
-			bad(fmt.Sprintf("allowed_security_opt[%d]", i), "%q: only %s is judged (no-new-privileges[:true] and label=disable are always allowed; other options are refused by compod)", o, securityOptNewPrivileges)
+		if !slices.ContainsFunc([]string{securityOptNewPrivileges, securityOptUnconfined}, func(j string) bool { return slices.Contains(judgedSecurityOpts[j], o) }) {
+			bad(fmt.Sprintf("allowed_security_opt[%d]", i), "%q: only %s and %s are judged (no-new-privileges[:true] and label=disable are always allowed; other options are refused by compod)", o, securityOptNewPrivileges, securityOptUnconfined)
 		}
 	}
 }

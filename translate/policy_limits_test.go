@@ -31,6 +31,10 @@ func TestPolicySysctlsAndSecurityOpt(t *testing.T) {
 			p: Policy{AllowedSecurityOpt: ptr([]string{})}, want: []string{"allowed_security_opt"}},
 		{name: "no-new-privileges:false allowed", svc: ServiceSpec{NoNewPrivileges: &f},
 			p: Policy{AllowedSecurityOpt: ptr([]string{"no-new-privileges=false"})}},
+		{name: "seccomp unconfined refused", svc: ServiceSpec{SeccompUnconfined: true},
+			p: Policy{AllowedSecurityOpt: ptr([]string{"no-new-privileges:false"})}, want: []string{"allowed_security_opt"}},
+		{name: "seccomp unconfined allowed", svc: ServiceSpec{SeccompUnconfined: true},
+			p: Policy{AllowedSecurityOpt: ptr([]string{"seccomp=unconfined"})}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := judge(t, tc.svc, tc.p); !reflect.DeepEqual(got, tc.want) {
@@ -51,8 +55,8 @@ func TestDefaultExecutorPolicyRefusesSysctls(t *testing.T) {
 }
 
 func TestPolicySysctlSpelling(t *testing.T) {
-	_, err := ParsePolicy([]byte("allowed_sysctls: [net.*, kernel.shm*, \"*\", vm.max_map_count, \"ne*t\"]\nallowed_security_opt: [no-new-privileges:false, seccomp=unconfined]\n"))
-	for _, want := range []string{`allowed_sysctls[3]: "vm.max_map_count"`, `allowed_sysctls[4]: "ne*t"`, `allowed_security_opt[1]: "seccomp=unconfined"`} {
+	_, err := ParsePolicy([]byte("allowed_sysctls: [net.*, kernel.shm*, \"*\", vm.max_map_count, \"ne*t\"]\nallowed_security_opt: [no-new-privileges:false, apparmor=unconfined, seccomp:unconfined]\n"))
+	for _, want := range []string{`allowed_sysctls[3]: "vm.max_map_count"`, `allowed_sysctls[4]: "ne*t"`, `allowed_security_opt[1]: "apparmor=unconfined"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not contain %q", err, want)
 		}
