@@ -90,7 +90,10 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		// capabilities in the spec (mount for CAP_SYS_ADMIN, ...), so it
 		// is computed from the final capability set, after cap_add and
 		// cap_drop, as docker does.
-		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop), seccomp.WithDefaultProfile())
+		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop))
+		if !svc.SeccompUnconfined {
+			opts = append(opts, seccomp.WithDefaultProfile())
+		}
 	}
 	if svc.ReadOnly {
 		opts = append(opts, oci.WithRootFSReadonly())
@@ -98,6 +101,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	if svc.Tty {
 		opts = append(opts, oci.WithTTY)
 	}
+	opts = append(opts, serviceLimitOpts(svc)...)
 	return opts, nil
 }
 
@@ -112,6 +116,7 @@ func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpt
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "pause")),
 		oci.WithRootFSReadonly(),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
+		withPodSysctls(rec.Plan.PodSysctls()),
 	}
 }
 

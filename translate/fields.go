@@ -95,6 +95,11 @@ var serviceRules = map[string]rule{
 	"extends":           {support: supported},
 	"secrets":           {support: supported}, // secrets.go
 	"configs":           {support: supported},
+	// ulimits, shm_size, sysctls, security_opt: limits.go judges the values.
+	"ulimits":      {support: partial},
+	"shm_size":     {support: partial},
+	"sysctls":      {support: partial},
+	"security_opt": {support: partial},
 
 	// Partial: the value decides.
 	"build":        {support: partial, check: checkBuild},
@@ -160,10 +165,8 @@ var serviceRules = map[string]rule{
 	"oom_score_adj":      {support: warned, why: "ignored: services keep compod's OOM score"},
 	"platform":           {support: warned, why: "ignored: images are pulled for the host's platform"},
 	"pull_refresh_after": {support: warned, why: "ignored: use pull_policy"},
-	"shm_size":           {support: warned, why: "ignored: /dev/shm has the runtime's default size (64MiB)"},
 	"stdin_open":         {support: warned, why: "ignored: services get no stdin"},
 	"storage_opt":        {support: warned, why: "ignored: no storage driver options"},
-	"ulimits":            {support: warned, why: "ignored: services inherit containerd's resource limits"},
 	"umask":              {support: warned, why: "ignored: services keep the image's umask"},
 
 	// Rejected: ignoring them would change what the service does.
@@ -172,8 +175,6 @@ var serviceRules = map[string]rule{
 	"gpus":                {support: rejected, why: "GPUs are not supported"},
 	"group_add":           {support: rejected, why: "supplementary groups are not supported: the service would lack the file access it expects"},
 	"models":              {support: rejected, why: "models are not supported"},
-	"security_opt":        {support: rejected, why: "security options are not supported: compod applies its default seccomp profile and no others"},
-	"sysctls":             {support: rejected, why: "sysctls are not supported"},
 	"use_api_socket":      {support: rejected, why: "there is no Docker API socket: compod runs without Docker"},
 	"volume_driver":       {support: rejected, why: "volume drivers are not supported: volumes are directories of the pod"},
 	"volumes_from":        {support: rejected, why: "volumes_from is not supported: declare a named volume and mount it in both services"},

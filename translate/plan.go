@@ -89,6 +89,23 @@ type ServiceSpec struct {
 	Tty        bool     `json:"tty,omitempty"`
 	CapAdd     []string `json:"capAdd,omitempty"`
 	CapDrop    []string `json:"capDrop,omitempty"`
+	// Ulimits are the process rlimits (compose ulimits), by name.
+	Ulimits []Ulimit `json:"ulimits,omitempty"`
+	// ShmSize is the size of the service's /dev/shm tmpfs in bytes; 0
+	// keeps the runtime's default (64MiB).
+	ShmSize int64 `json:"shmSize,omitempty"`
+	// Sysctls are the service's namespaced sysctls (network and IPC).
+	// The pod's namespaces are shared, so the runtime sets them once for
+	// the pod, on the pause container that owns them (PodSysctls).
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// NoNewPrivileges is security_opt no-new-privileges[:true|false]; nil
+	// when unset: the runtime's default then applies, which is on
+	// (containerd's default spec sets no_new_privs, where docker does
+	// not), so only false changes anything: setuid programs work again.
+	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
+	// SeccompUnconfined is security_opt seccomp=unconfined: no seccomp
+	// filter instead of the default profile.
+	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
 }
 
 // VolumeSpec is a volume of the pod. A named volume outlives the pod, as

@@ -36,9 +36,9 @@ type Policy struct {
 	// without CAP_, any case.
 	AllowedCapAdd *[]string `yaml:"allowed_cap_add,omitempty" json:"allowed_cap_add,omitempty"`
 	// AllowedDevices, AllowedSysctls and AllowedSecurityOpt are the
-	// devices, sysctls and security_opt values a service may use. compod
-	// rejects devices, sysctls and security_opt in every pod today, so
-	// these rules are checked for their spelling only.
+	// devices, sysctls and security_opt values a service may use
+	// (policy_limits.go). compod rejects devices in every pod today, so
+	// that rule is checked for its spelling only.
 	AllowedDevices     *[]string `yaml:"allowed_devices,omitempty" json:"allowed_devices,omitempty"`
 	AllowedSysctls     *[]string `yaml:"allowed_sysctls,omitempty" json:"allowed_sysctls,omitempty"`
 	AllowedSecurityOpt *[]string `yaml:"allowed_security_opt,omitempty" json:"allowed_security_opt,omitempty"`
@@ -236,6 +236,7 @@ func (p *Policy) validate() error {
 			bad(fmt.Sprintf("required_labels[%d]", i), "empty label key")
 		}
 	}
+	p.validateLimitRules(bad)
 	return errors.Join(errs...)
 }
 

@@ -98,6 +98,8 @@ func Check(plan *PodPlan, p Policy) []Violation {
 		c.image(s)
 		c.serviceLimits(s)
 		c.labels(s)
+		c.sysctls(s)
+		c.securityOpt(s)
 	}
 	c.podLimits()
 	return c.out

@@ -78,6 +78,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 
 	spec.Restart = t.restart(s)
 	t.resources(s, spec)
+	t.limits(s, spec)
 	spec.Healthcheck = t.healthcheck(name, s.HealthCheck)
 	spec.Mounts = t.mounts(s)
 	spec.FileMounts = t.fileMounts(s, spec.Mounts)

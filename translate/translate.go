@@ -65,6 +65,7 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 		plan.Ports = append(plan.Ports, specs[name].Ports...)
 	}
 	t.checkPortConflicts(plan.Services)
+	t.checkSysctlConflicts(plan.Services)
 	plan.Volumes = t.podVolumes(plan.Services)
 
 	if len(t.errs) > 0 {
