@@ -75,16 +75,7 @@ services:
     command: ["sleep", "3600"]
     stop_grace_period: 1s
 `, testenv.BusyboxRef))
-	before := c.host()
-	if _, errOut, code := c.run("up", "-d", "-p", pod); code != 0 {
-		t.Fatalf("up -d exited %d: %s", code, errOut)
-	}
-	defer func() {
-		if _, e, code := c.run("down", "-p", pod, "-t", "1"); code != 0 {
-			t.Errorf("down exited %d: %s", code, e)
-		}
-		c.assertNoLeak(before, pod)
-	}()
+	c.upDetached(pod)
 	st := c.waitPs(pod, 30*time.Second, "the pod to fail and be stopped", func(st runtime.PodStatus) bool {
 		if st.State != runtime.PhaseFailed {
 			return false
@@ -123,16 +114,7 @@ services:
     command: ["sleep", "3600"]
     stop_grace_period: 1s
 `, testenv.BusyboxRef))
-	before := c.host()
-	if _, errOut, code := c.run("up", "-d", "-p", pod); code != 0 {
-		t.Fatalf("up -d exited %d: %s", code, errOut)
-	}
-	defer func() {
-		if _, e, code := c.run("down", "-p", pod, "-t", "1"); code != 0 {
-			t.Errorf("down exited %d: %s", code, e)
-		}
-		c.assertNoLeak(before, pod)
-	}()
+	c.upDetached(pod)
 	if st := c.ps(pod); st.State != runtime.PhaseRunning {
 		t.Fatalf("after up -d: ps %+v, want running", st)
 	}
@@ -191,4 +173,21 @@ services:
 	if logs, _, _ := c.run("logs", "-p", pod, "worker"); strings.Count(logs, "run") != 2 {
 		t.Errorf("worker ran %d times, want 2: %q", strings.Count(logs, "run"), logs)
 	}
+}
+
+// upDetached runs `up -d` of the compose.yaml written, and at the end of
+// the test `down` and the leak check.
+func (c *cli) upDetached(pod string) {
+	c.t.Helper()
+	t := c.t
+	before := c.host()
+	if _, errOut, code := c.run("up", "-d", "-p", pod); code != 0 {
+		t.Fatalf("up -d exited %d: %s", code, errOut)
+	}
+	t.Cleanup(func() {
+		if _, e, code := c.run("down", "-p", pod, "-t", "1"); code != 0 {
+			t.Errorf("down exited %d: %s", code, e)
+		}
+		c.assertNoLeak(before, pod)
+	})
 }
