@@ -26,6 +26,7 @@ func TestPodServicesShareNetworkAndVolume(t *testing.T) {
 services:
   web:
     image: %[1]s
+    container_name: frontend
     command: ["-listen", ":8080"]
     environment:
       TESTAPP_GREETING: hello-from-web
@@ -38,7 +39,7 @@ services:
   reader:
     image: %[2]s
     depends_on: [writer, web]
-    command: ["sh", "-c", "until [ -f /data/msg ]; do sleep 0.1; done; cat /data/msg; until wget -qO- http://web:8080/; do sleep 0.2; done; echo; echo reader-done; exec sleep 3600"]
+    command: ["sh", "-c", "until [ -f /data/msg ]; do sleep 0.1; done; cat /data/msg; until wget -qO- http://web:8080/; do sleep 0.2; done; echo; wget -qO- http://frontend:8080/ && echo; echo reader-done; exec sleep 3600"]
     volumes: ["shared:/data:ro"]
 volumes:
   shared: {}
@@ -70,8 +71,8 @@ volumes:
 		return strings.Contains(out, "reader-done"), out
 	})
 	out := h.logsOf(pod, "reader")
-	if !strings.Contains(out, "hello-from-writer") || !strings.Contains(out, "hello-from-web") {
-		t.Errorf("reader output %q: want the writer's file and the web page", out)
+	if !strings.Contains(out, "hello-from-writer") || strings.Count(out, "hello-from-web") != 2 {
+		t.Errorf("reader output %q: want the writer's file and the web page, by service name and by container_name", out)
 	}
 	st, err := h.eng.Status(h.ctx, pod)
 	if err != nil {

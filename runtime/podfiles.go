@@ -58,6 +58,7 @@ func hostsFile(plan *translate.PodPlan, ip string, nets []NetworkAttachment) []b
 			names = append(names, s.Name)
 		}
 	}
+	names = append(names, plan.ContainerNames...)
 	if len(names) > 0 {
 		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
 	}

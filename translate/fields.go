@@ -83,6 +83,7 @@ var serviceRules = map[string]rule{
 	"healthcheck":       {support: partial},
 	"restart":           {support: supported},
 	"hostname":          {support: supported},
+	"container_name":    {support: supported}, // a name the pod's services resolve (pod.go)
 	"extra_hosts":       {support: partial},
 	"dns":               {support: supported},
 	"dns_search":        {support: supported},
@@ -141,7 +142,6 @@ var serviceRules = map[string]rule{
 	"attach":             {support: warned, why: "ignored: compod up always shows every service's output"},
 	"blkio_config":       {support: warned, why: "ignored: no block I/O limits"},
 	"cgroup_parent":      {support: warned, why: "ignored: services run in the pod's cgroup (under the Mesos task's)"},
-	"container_name":     {support: warned, why: "ignored: containers are named <pod>-<service>"},
 	"cpu_count":          {support: warned, why: whyWindows},
 	"cpu_percent":        {support: warned, why: whyWindows},
 	"cpu_period":         {support: warned, why: whyCPUs},

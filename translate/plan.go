@@ -24,6 +24,10 @@ type PodPlan struct {
 	Services []ServiceSpec `json:"services"`
 	// Hostname is the pod's hostname (shared UTS namespace).
 	Hostname string `json:"hostname"`
+	// ContainerNames are the services' container_name values: in
+	// /etc/hosts, as the service names are, so a service reaches another
+	// by either (the containers themselves are named <pod>_<service>).
+	ContainerNames []string `json:"containerNames,omitempty"`
 	// ExtraHosts are extra /etc/hosts entries of all services, merged.
 	ExtraHosts []HostEntry `json:"extraHosts,omitempty"`
 	// DNS is the pod's resolv.conf; empty means "copy the host's".

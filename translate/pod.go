@@ -3,10 +3,14 @@ package translate
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 )
+
+// containerNameRe is docker's rule for container names.
+var containerNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // podWide merges the settings that belong to the pod, not to one service:
 // all services share one UTS namespace (hostname), one resolv.conf and one
@@ -27,6 +31,29 @@ func (t *translator) podWide(plan *PodPlan, names []string) {
 			t.fail(name, "hostname", "%q conflicts with hostname %q of service %q: all services of a pod share one hostname", h, plan.Hostname, hostnameFrom)
 		}
 	}
+
+	// container_name: docker's container name rule; one name, one service.
+	owner := map[string]string{}
+	for _, name := range names {
+		owner[name] = name
+	}
+	for _, name := range names {
+		cn := t.p.Services[name].ContainerName
+		if cn == "" || cn == name {
+			continue
+		}
+		if !containerNameRe.MatchString(cn) {
+			t.fail(name, "container_name", "invalid container name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", cn)
+			continue
+		}
+		if other, taken := owner[cn]; taken {
+			t.fail(name, "container_name", "%q is already the name of service %q", cn, other)
+			continue
+		}
+		owner[cn] = name
+		plan.ContainerNames = append(plan.ContainerNames, cn)
+	}
+	sort.Strings(plan.ContainerNames)
 
 	dns := []struct {
 		field string
