@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/compod/compod/cgroups"
+	"github.com/compod/compod/internal/pauseimage"
 	"github.com/compod/compod/translate"
 )
 
@@ -102,6 +103,13 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		opts = append(opts, oci.WithTTY)
 	}
 	opts = append(opts, serviceLimitOpts(svc)...)
+	if svc.Init {
+		initBin, err := pauseimage.InstallInit(filepath.Join(e.stateDir, "bin"))
+		if err != nil {
+			return nil, fmt.Errorf("service %q: field \"init\": %w", svc.Name, err)
+		}
+		opts = append(opts, withInit(initBin))
+	}
 	return opts, nil
 }
 
@@ -168,5 +176,17 @@ func withUser(user string) oci.SpecOpts {
 			return fmt.Errorf("field \"user\": %q: no such group in the image's /etc/group", user)
 		}
 		return fmt.Errorf("field \"user\": %q: %w", user, err)
+	}
+}
+
+// withInit makes compod's init PID 1 of the service (compose's `init:
+// true`): the binary is bind-mounted read-only and runs the service's
+// command as its child (cmd/compod-pause). Applied last, it wraps the
+// final command line.
+func withInit(hostPath string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Mounts = append(s.Mounts, bindMount(hostPath, pauseimage.InitPath, true))
+		s.Process.Args = append([]string{pauseimage.InitPath, "--"}, s.Process.Args...)
+		return nil
 	}
 }

@@ -114,15 +114,10 @@ var serviceRules = map[string]rule{
 	// The driver (json-file, local, unset: the pod's log file; none) and
 	// the options max-size and max-file are translated (logging.go);
 	// other drivers are rejected, other options warned about.
-	"logging":    {support: partial},
-	"log_driver": {support: partial},
-	"log_opt":    {support: partial},
-	"init": {support: partial, check: func(s *types.ServiceConfig) (string, string) {
-		if *s.Init {
-			return "ignored: compod runs no init process; the service's command is PID 1 and gets the stop signal", ""
-		}
-		return "", ""
-	}},
+	"logging":     {support: partial},
+	"log_driver":  {support: partial},
+	"log_opt":     {support: partial},
+	"init":        {support: supported}, // compod-init as PID 1 (runtime/spec.go)
 	"pid":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("pid", s.Pid) }},
 	"ipc":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("ipc", s.Ipc) }},
 	"uts":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("uts", s.Uts) }},

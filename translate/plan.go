@@ -85,14 +85,17 @@ type ServiceSpec struct {
 	// the defaults.
 	Logging LogConfig `json:"logging,omitzero"`
 	// Resources.
-	MemLimit   int64    `json:"memLimit,omitempty"` // bytes, 0 = none
-	CPUs       float64  `json:"cpus,omitempty"`     // 0 = none
-	PidsLimit  int64    `json:"pidsLimit,omitempty"`
-	Privileged bool     `json:"privileged,omitempty"`
-	ReadOnly   bool     `json:"readOnly,omitempty"`
-	Tty        bool     `json:"tty,omitempty"`
-	CapAdd     []string `json:"capAdd,omitempty"`
-	CapDrop    []string `json:"capDrop,omitempty"`
+	MemLimit   int64   `json:"memLimit,omitempty"` // bytes, 0 = none
+	CPUs       float64 `json:"cpus,omitempty"`     // 0 = none
+	PidsLimit  int64   `json:"pidsLimit,omitempty"`
+	Privileged bool    `json:"privileged,omitempty"`
+	ReadOnly   bool    `json:"readOnly,omitempty"`
+	Tty        bool    `json:"tty,omitempty"`
+	// Init: compose's `init: true`, a small init as PID 1 that forwards
+	// signals to the service's program and reaps zombies.
+	Init    bool     `json:"init,omitempty"`
+	CapAdd  []string `json:"capAdd,omitempty"`
+	CapDrop []string `json:"capDrop,omitempty"`
 	// Ulimits are the process rlimits (compose ulimits), by name.
 	Ulimits []Ulimit `json:"ulimits,omitempty"`
 	// ShmSize is the size of the service's /dev/shm tmpfs in bytes; 0

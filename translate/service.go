@@ -33,6 +33,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 		Privileged: s.Privileged,
 		ReadOnly:   s.ReadOnly,
 		Tty:        s.Tty,
+		Init:       s.Init != nil && *s.Init,
 	}
 	if s.Image == "" && s.Build == nil && s.Dockerfile == "" {
 		t.fail(name, "image", "image is required")

@@ -15,14 +15,12 @@ package loggerbin
 //go:generate go run ../pauseimage/gen -o bin -pkg github.com/compod/compod/cmd/compod-logger -name compod-logger -by "go generate ./internal/loggerbin"
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
+
+	"github.com/compod/compod/internal/binfile"
 )
 
 // binary is cmd/compod-logger built for linux/amd64.
@@ -45,32 +43,11 @@ func Binary() ([]byte, error) {
 }
 
 // Install writes the embedded log writer into dir, unless it is there
-// already, and returns its path. The name carries the binary's hash, so
-// that compods of different versions sharing a state dir never replace a
-// program that running shims still execute, and a file is never rewritten
-// in place (the rename is atomic).
+// already, and returns its path (see binfile.Install).
 func Install(dir string) (string, error) {
 	data, err := Binary()
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(data)
-	path := filepath.Join(dir, "compod-logger-"+hex.EncodeToString(sum[:6]))
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
-		return path, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("installing the log writer: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".compod-logger-*")
-	if err != nil {
-		return "", fmt.Errorf("installing the log writer: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o755), os.Rename(tmp.Name(), path)); err != nil {
-		return "", fmt.Errorf("installing the log writer in %s: %w", dir, err)
-	}
-	return path, nil
+	return binfile.Install(dir, "compod-logger", data)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
+	"github.com/compod/compod/internal/binfile"
 	"github.com/compod/compod/internal/imagebuild"
 )
 
@@ -49,6 +50,20 @@ func Binary() ([]byte, error) {
 		return nil, fmt.Errorf("the built-in pause binary is linux/%s and this compod is for %s: give a pause image with --sandbox-image", Arch, runtime.GOARCH)
 	}
 	return []byte(binary), nil
+}
+
+// InitPath is where a service with compose's `init: true` finds its init
+// (the pause binary in its init role, bind-mounted read-only).
+const InitPath = "/sbin/compod-init"
+
+// InstallInit writes the pause binary into dir, for the services with
+// `init: true`, and returns its path (see binfile.Install).
+func InstallInit(dir string) (string, error) {
+	data, err := Binary()
+	if err != nil {
+		return "", err
+	}
+	return binfile.Install(dir, "compod-init", data)
 }
 
 // Archive returns the pause image as an OCI layout archive named ref.
