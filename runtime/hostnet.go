@@ -82,7 +82,7 @@ func (e *Engine) netRequest(rec *PodRecord) *netRequest {
 			r.Config.BinDirs = e.binDirsFor(r.Config.BinDirs)
 			req.Networks = append(req.Networks, r)
 		}
-	case rec.NetworkMode == "none":
+	case rec.NetworkMode == "none", rec.NetworkMode == "host":
 	default:
 		// A record from before several networks: its one network, with
 		// every port.

@@ -48,6 +48,13 @@ func networkStatuses(rec *PodRecord) []NetworkStatus {
 // conflist has portmap); a pod that publishes ports on networks none of
 // which can is refused, naming them.
 func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.NetworkSpec, ports []translate.PortMapping) ([]NetworkAttachment, error) {
+	if plan.NetworkMode == "host" {
+		// The host's network namespace: no CNI, nothing to attach.
+		if len(override) > 0 {
+			return nil, fmt.Errorf("network_mode host: the pod runs in the host's network namespace and cannot join the CNI networks the launch names")
+		}
+		return nil, nil
+	}
 	if plan.NetworkMode == "none" && len(override) == 0 {
 		if len(ports) > 0 {
 			return nil, fmt.Errorf("network_mode none: the pod has no network to publish ports on")

@@ -32,7 +32,11 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	files := map[string][]byte{
 		"hosts":       hostsFile(plan, rec.IP, rec.Networks),
 		"resolv.conf": resolvConf(plan.DNS),
-		"hostname":    []byte(plan.Hostname + "\n"),
+		"hostname":    []byte(podHostname(rec) + "\n"),
+	}
+	if rec.NetworkMode == "host" {
+		files["hosts"] = hostNetworkHostsFile(plan, "/etc/hosts")
+		files["resolv.conf"] = hostNetworkResolvConf(plan.DNS, "/etc/resolv.conf")
 	}
 	for name, data := range files {
 		if err := writeFileMode(filepath.Join(dir, "etc", name), data, modeEtcFile); err != nil {
@@ -40,6 +44,57 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 		}
 	}
 	return nil
+}
+
+// podHostname is the pod's hostname; with network_mode host it is the
+// host's, as docker's.
+func podHostname(rec *PodRecord) string {
+	if rec.NetworkMode == "host" {
+		if h, err := os.Hostname(); err == nil {
+			return h
+		}
+	}
+	return rec.Plan.Hostname
+}
+
+// hostNetworkHostsFile is /etc/hosts of a network_mode host pod: the
+// host's, as docker's, then the service names (the services still reach
+// each other over localhost) and extra_hosts.
+func hostNetworkHostsFile(plan *translate.PodPlan, hostPath string) []byte {
+	var b bytes.Buffer
+	if data, err := os.ReadFile(hostPath); err == nil {
+		b.Write(data)
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	} else {
+		b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	}
+	names := make([]string, 0, len(plan.Services))
+	for _, s := range plan.Services {
+		names = append(names, s.Name)
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
+	}
+	for _, h := range plan.ExtraHosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Host)
+	}
+	return b.Bytes()
+}
+
+// hostNetworkResolvConf is resolv.conf of a network_mode host pod: the
+// host's as it is (a loopback resolver is the host's, and reachable), or
+// the compose dns settings when there are any.
+func hostNetworkResolvConf(dns translate.DNSConfig, hostPath string) []byte {
+	if len(dns.Servers) > 0 || len(dns.Search) > 0 || len(dns.Options) > 0 {
+		return resolvConf(dns)
+	}
+	data, err := os.ReadFile(hostPath)
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // hostsFile resolves localhost, the pod's hostname (to the pod IP), every

@@ -40,7 +40,9 @@ type PodRecord struct {
 	// first one is also CNI, IP and Network above). Records from before
 	// several networks have none: CNI is their one network.
 	Networks []NetworkAttachment `json:"networks,omitempty"`
-	// NetworkMode "none": the pod's netns has loopback only.
+	// NetworkMode "none": the pod's netns has loopback only; "host": the
+	// pod runs in the host's network namespace (no NetNSPath, no CNI:
+	// down and gc have no network to release).
 	NetworkMode string    `json:"networkMode,omitempty"`
 	IP          string    `json:"ip,omitempty"`
 	Cgroup      string    `json:"cgroup"`

@@ -12,6 +12,9 @@ import (
 // networks rec.Networks names and starts the pause container in it. It returns
 // the pause task's pid. Each step adds its undo to rb.
 func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg client.Image, rb *rollback) (uint32, error) {
+	if rec.NetworkMode == "host" {
+		return e.createHostNetworkSandbox(ctx, rec, pauseImg, rb)
+	}
 	pod := rec.Plan.Name
 	req := e.netRequest(rec)
 	// Record the netns before it exists: if compod dies while the network
@@ -79,6 +82,43 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	}
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
+	}
+	if err := e.writePodFiles(rec); err != nil {
+		return 0, fmt.Errorf("pod %q: %w", pod, err)
+	}
+	if err := task.Start(cctx); err != nil {
+		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
+	}
+	return task.Pid(), nil
+}
+
+// createHostNetworkSandbox starts the pause container of a network_mode
+// host pod: in the host's network namespace, so there is no netns to pin,
+// no CNI attachment and no host helper call (which exists to do network
+// work in the host's namespaces). The pause container still owns the
+// pod's IPC and UTS namespaces.
+func (e *Engine) createHostNetworkSandbox(ctx context.Context, rec *PodRecord, pauseImg client.Image, rb *rollback) (uint32, error) {
+	pod := rec.Plan.Name
+	rec.NetNSPath = ""
+	if err := e.writeRecord(rec); err != nil {
+		return 0, err
+	}
+	cctx, cancel := createCtx(ctx)
+	defer cancel()
+	id := sandboxID(pod)
+	rb.add("remove sandbox container and snapshot", func(ctx context.Context) error { return e.removeObject(e.withNS(ctx), pod, id) })
+	ctr, err := e.client.NewContainer(cctx, id,
+		client.WithImage(pauseImg),
+		client.WithNewSnapshot(id, pauseImg),
+		client.WithNewSpec(e.sandboxSpecOpts(rec, pauseImg)...),
+		client.WithContainerLabels(e.instanceLabels(LabelPod, pod, LabelRole, roleSandbox, labelComposeProject, pod)),
+	)
+	if err != nil {
+		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
+	}
+	task, err := ctr.NewTask(cctx, cio.NullIO)
+	if err != nil {
+		return 0, fmt.Errorf("creating sandbox task %s: %w", id, err)
 	}
 	if err := e.writePodFiles(rec); err != nil {
 		return 0, fmt.Errorf("pod %q: %w", pod, err)

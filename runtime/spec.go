@@ -31,7 +31,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath}),
+		withPodNetwork(rec),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pausePID)}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)}),
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, svc.Name)),
@@ -119,13 +119,22 @@ func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpt
 	return []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		seccomp.WithDefaultProfile(),
-		oci.WithHostname(rec.Plan.Hostname),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath}),
+		oci.WithHostname(podHostname(rec)),
+		withPodNetwork(rec),
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, "pause")),
 		oci.WithRootFSReadonly(),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
 		withPodSysctls(rec.Plan.PodSysctls()),
 	}
+}
+
+// withPodNetwork joins the pod's pinned netns, or with network_mode host
+// no network namespace at all: the host's, as docker's --network host.
+func withPodNetwork(rec *PodRecord) oci.SpecOpts {
+	if rec.NetworkMode == "host" {
+		return oci.WithHostNamespace(specs.NetworkNamespace)
+	}
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath})
 }
 
 // serviceArgs applies compose's entrypoint/command rules to the image's:

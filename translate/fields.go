@@ -321,16 +321,14 @@ func checkBuild(s *types.ServiceConfig) (string, string) {
 
 func checkNetworkMode(mode string) (string, string) {
 	switch {
-	case mode == "" || mode == "none":
-		return "", "" // none: translate's podNetworks
+	case mode == "" || mode == "none" || mode == "host":
+		return "", "" // translate's podNetworkMode; host is judged by the policy
 	case strings.HasPrefix(mode, types.ServicePrefix):
 		// That is what a pod is: every service shares one network
 		// namespace. compose-go turned it into a depends_on.
 		return "all services share the pod's network namespace already", ""
-	case mode == "host":
-		return "", `network_mode "host" is not supported (yet): the pod runs in a network namespace of its own; remove network_mode`
 	}
-	return "", fmt.Sprintf("network_mode %q is not supported: all services of a pod share the pod's network; use networks: with external CNI networks, or network_mode none", mode)
+	return "", fmt.Sprintf("network_mode %q is not supported: all services of a pod share the pod's network; use networks: with external CNI networks, network_mode none or network_mode host", mode)
 }
 
 // checkNetworks warns about the service network settings that have no

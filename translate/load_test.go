@@ -81,7 +81,7 @@ func TestAllErrorsReported(t *testing.T) {
     restart: sometimes
   b:
     build: .
-    network_mode: host
+    network_mode: bridge
 `})
 	_, err := Load(context.Background(), LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, Environ: map[string]string{}})
 	var got []string

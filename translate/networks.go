@@ -26,7 +26,7 @@ type podNetwork struct {
 
 // podNetworks fills plan.Networks and plan.NetworkMode.
 func (t *translator) podNetworks(plan *PodPlan, names []string) {
-	if t.networkModeNone(plan, names) {
+	if t.podNetworkMode(plan, names) {
 		return
 	}
 	byCNI := map[string]*podNetwork{}
@@ -151,30 +151,58 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// networkModeNone: network_mode none gives the pod a netns with loopback
-// only. The netns is the pod's, so every service must ask for it.
-func (t *translator) networkModeNone(plan *PodPlan, names []string) bool {
-	var none, other []string
+// podNetworkMode: network_mode none gives the pod a netns with loopback
+// only; network_mode host runs the pod in the host's network namespace.
+// Either is the pod's one network namespace, so every service must ask
+// for the same mode. It reports whether the pod has such a mode.
+func (t *translator) podNetworkMode(plan *PodPlan, names []string) bool {
+	mode := ""
+	var with, other []string
 	for _, name := range names {
-		if t.p.Services[name].NetworkMode == "none" {
-			none = append(none, name)
-		} else {
+		m := t.p.Services[name].NetworkMode
+		if m != "none" && m != "host" {
 			other = append(other, name)
+			continue
 		}
+		if mode != "" && m != mode {
+			t.fail(name, "network_mode", "%q conflicts with network_mode %q of service %q: all services of a pod share one network namespace", m, mode, with[0])
+			return true
+		}
+		mode = m
+		with = append(with, name)
 	}
-	if len(none) == 0 {
+	if mode == "" {
 		return false
 	}
 	if len(other) > 0 {
-		t.fail(other[0], "network_mode", "service %q has network_mode none, which applies to the pod's one network namespace: set it on every service (here: %s)", none[0], strings.Join(other, ", "))
+		t.fail(other[0], "network_mode", "service %q has network_mode %s, which applies to the pod's one network namespace: set it on every service (here: %s)", with[0], mode, strings.Join(other, ", "))
 		return true
 	}
 	for _, name := range names {
-		if len(t.p.Services[name].Ports) > 0 {
-			t.fail(name, "ports", "a pod with network_mode none has no network to publish ports on")
+		s := t.p.Services[name]
+		if len(s.Networks) > 0 {
+			t.fail(name, "networks", "network_mode %s and networks are mutually exclusive: remove networks", mode)
+		}
+		switch mode {
+		case "none":
+			if len(s.Ports) > 0 {
+				t.fail(name, "ports", "a pod with network_mode none has no network to publish ports on")
+			}
+		case "host":
+			// Docker ignores published ports in host mode, with a
+			// warning; translateProject drops them from the plan.
+			if len(s.Ports) > 0 {
+				t.warn(name, "ports", "ignored with network_mode host: the service listens on the host's ports directly")
+			}
+			if s.Hostname != "" {
+				t.warn(name, "hostname", "ignored with network_mode host: the pod's hostname is the host's")
+			}
+			if s.MacAddress != "" {
+				t.warn(name, "mac_address", "ignored with network_mode host: the pod has no interface of its own")
+			}
 		}
 	}
-	plan.NetworkMode = "none"
+	plan.NetworkMode = mode
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,10 +68,20 @@ services:
   a: {image: busybox, network_mode: none}
   b: {image: busybox}
 `, `set it on every service`},
-		"host": {`
+		"host on one service only": {`
 services:
   a: {image: busybox, network_mode: host}
-`, `network_mode "host" is not supported`},
+  b: {image: busybox}
+`, `service "b": field "network_mode": service "a" has network_mode host, which applies to the pod's one network namespace: set it on every service (here: b)`},
+		"host and none": {`
+services:
+  a: {image: busybox, network_mode: host}
+  b: {image: busybox, network_mode: none}
+`, `"none" conflicts with network_mode "host" of service "a"`},
+		"bridge": {`
+services:
+  a: {image: busybox, network_mode: bridge}
+`, `network_mode "bridge" is not supported`},
 		"bad address": {`
 services:
   a: {image: busybox, networks: {lan: {ipv4_address: fe80::1}}}
@@ -97,5 +108,30 @@ services:
 	}
 	if plan.NetworkMode != "none" || len(plan.Networks) != 0 {
 		t.Errorf("got mode %q networks %+v, want none and no networks", plan.NetworkMode, plan.Networks)
+	}
+}
+
+func TestNetworkModeHost(t *testing.T) {
+	plan, err := loadCompose(t, `
+services:
+  a: {image: busybox, network_mode: host, ports: ["8080:80"], hostname: web}
+  b: {image: busybox, network_mode: host}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.NetworkMode != "host" || len(plan.Networks) != 0 {
+		t.Errorf("got mode %q networks %+v, want host and no networks", plan.NetworkMode, plan.Networks)
+	}
+	if len(plan.Ports) != 0 || len(plan.Services[0].Ports)+len(plan.Services[1].Ports) != 0 {
+		t.Errorf("ports %+v are in the plan; with network_mode host they are dropped", plan.Ports)
+	}
+	for _, want := range []string{
+		`service "a": field "ports": ignored with network_mode host: the service listens on the host's ports directly`,
+		`service "a": field "hostname": ignored with network_mode host: the pod's hostname is the host's`,
+	} {
+		if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("no warning %q in %q", want, plan.Warnings)
+		}
 	}
 }

@@ -102,6 +102,7 @@ func Check(plan *PodPlan, p Policy) []Violation {
 		c.securityOpt(s)
 	}
 	c.podLimits()
+	c.hostNamespaces()
 	return c.out
 }
 

@@ -51,8 +51,8 @@ func TestRejections(t *testing.T) {
 			file: "compose.yaml", service: "web", field: "build", msg: "build is not supported: build the image and set image:"},
 		{name: "no image", files: map[string]string{"compose.yaml": "services:\n  web:\n    command: [x]\n"},
 			file: "compose.yaml", service: "web", field: "image", msg: "image is required"},
-		{name: "network_mode host", files: map[string]string{"compose.yaml": svc + "    network_mode: host\n"},
-			file: "compose.yaml", service: "web", field: "network_mode", msg: `network_mode "host" is not supported`},
+		{name: "network_mode host", files: map[string]string{"compose.yaml": svc + "    network_mode: bridge\n"},
+			file: "compose.yaml", service: "web", field: "network_mode", msg: `network_mode "bridge" is not supported`},
 		{name: "network_mode bridge", files: map[string]string{"compose.yaml": svc + "    network_mode: bridge\n"},
 			file: "compose.yaml", service: "web", field: "network_mode", msg: "not supported"},
 		{name: "secret file missing", files: map[string]string{"compose.yaml": svc + "    secrets: [token]\nsecrets:\n  token:\n    file: ./token\n"},
@@ -210,7 +210,7 @@ func TestRejections(t *testing.T) {
 			file: "compose.yaml", field: "name", msg: "longer than 40 characters"},
 		{name: "no services", files: map[string]string{"compose.yaml": svc + "    profiles: [web]\n"},
 			file: "compose.yaml", field: "services", msg: "no services"},
-		{name: "error in override file", files: map[string]string{"compose.yaml": svc, "compose.override.yaml": "services:\n  web:\n    network_mode: host\n"},
+		{name: "error in override file", files: map[string]string{"compose.yaml": svc, "compose.override.yaml": "services:\n  web:\n    network_mode: bridge\n"},
 			opts: func(dir string, o *LoadOptions) {
 				o.Files = append(o.Files, filepath.Join(dir, "compose.override.yaml"))
 			},

@@ -59,6 +59,11 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 	}
 	t.podWide(plan, names)
 	t.podNetworks(plan, names)
+	if plan.NetworkMode == "host" {
+		for _, s := range specs {
+			s.Ports = nil // warned about in podNetworkMode
+		}
+	}
 	order := t.order(specs, names)
 	for _, name := range order {
 		plan.Services = append(plan.Services, *specs[name])
