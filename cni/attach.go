@@ -15,13 +15,14 @@ import (
 // network finds its own cached result.
 
 // Options are the per-pod arguments of one attachment, passed to the
-// plugins as CNI capability arguments (ports, ips, mac: only to plugins
-// that declare the capability) and CNI_ARGS (Args).
+// plugins as CNI capability arguments (ports, ips, mac, bandwidth: only
+// to plugins that declare the capability) and CNI_ARGS (Args).
 type Options struct {
-	Ports []PortMapping     `json:"ports,omitempty"`
-	IPs   []string          `json:"ips,omitempty"` // static addresses, CIDR (10.1.2.3/24) or plain
-	MAC   string            `json:"mac,omitempty"`
-	Args  map[string]string `json:"args,omitempty"`
+	Ports     []PortMapping     `json:"ports,omitempty"`
+	IPs       []string          `json:"ips,omitempty"` // static addresses, CIDR (10.1.2.3/24) or plain
+	MAC       string            `json:"mac,omitempty"`
+	Bandwidth *Bandwidth        `json:"bandwidth,omitempty"`
+	Args      map[string]string `json:"args,omitempty"`
 }
 
 // NetworkRequest is one network a pod goes on: the network (Config, as

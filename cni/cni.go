@@ -356,6 +356,9 @@ func (n *Network) runtimeConf(podID, netnsPath, ifName string, o *Options) *libc
 	if o.MAC != "" {
 		caps[CapMAC] = o.MAC
 	}
+	if o.Bandwidth != nil {
+		caps[CapBandwidth] = o.Bandwidth
+	}
 	if len(caps) > 0 {
 		rt.CapabilityArgs = caps
 	}

@@ -24,3 +24,16 @@ func TestTaskNetworks(t *testing.T) {
 		t.Errorf("a task naming no network: got %+v, want nil (the compose file's networks)", got)
 	}
 }
+
+// The task's labels reach the launch: compod.bandwidth.* there limit the
+// pod (runtime.UpOptions.Labels).
+func TestTaskLabels(t *testing.T) {
+	v := "10mbit"
+	info := mesos.TaskInfo{Labels: &mesos.Labels{Labels: []mesos.Label{{Key: "compod.bandwidth.ingress", Value: &v}}}}
+	if got := taskLabels(info); !reflect.DeepEqual(got, map[string]string{"compod.bandwidth.ingress": "10mbit"}) {
+		t.Errorf("got %+v", got)
+	}
+	if got := taskLabels(mesos.TaskInfo{}); got != nil {
+		t.Errorf("a task without labels: got %+v, want nil", got)
+	}
+}

@@ -338,7 +338,7 @@ func killedDuringLaunch(k *killRequest) *mesos.TaskStatus_Reason {
 // container already bound the pod; otherwise compod applies the task's.
 func (t *task) upOptions() runtime.UpOptions {
 	o := runtime.UpOptions{Pull: t.x.o.Pull, Timeout: t.x.o.LaunchTimeout, Owner: t.owner(), PullProgress: t.pullProgress,
-		Networks: taskNetworks(t.info)}
+		Networks: taskNetworks(t.info), Labels: taskLabels(t.info)}
 	t.mu.Lock()
 	if t.overrides.Pull != "" {
 		o.Pull = t.overrides.Pull
@@ -581,6 +581,19 @@ func maxStopGrace(p *translate.PodPlan) time.Duration {
 		m = max(m, s.StopGracePeriod)
 	}
 	return m
+}
+
+// taskLabels are the TaskInfo's labels; compod reads its own
+// (compod.bandwidth.*) from them, over the compose file's.
+func taskLabels(info mesos.TaskInfo) map[string]string {
+	var out map[string]string
+	for _, l := range info.GetLabels().GetLabels() {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[l.Key] = l.GetValue()
+	}
+	return out
 }
 
 // taskNetworks are the CNI networks the task names, as Mesos' network/cni

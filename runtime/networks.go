@@ -46,20 +46,23 @@ func networkStatuses(rec *PodRecord) []NetworkStatus {
 // the launch names (a Mesos task's), else the plan's, else the default
 // network. Ports go on the first network that can publish them (its
 // conflist has portmap); a pod that publishes ports on networks none of
-// which can is refused, naming them.
-func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.NetworkSpec, ports []translate.PortMapping) ([]NetworkAttachment, error) {
+// which can is refused, naming them. Bandwidth limits (labels: the
+// launch's, else the services') go on every network that has the
+// bandwidth plugin, and are refused likewise.
+func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.NetworkSpec, ports []translate.PortMapping, labels map[string]string) ([]NetworkAttachment, error) {
 	if plan.NetworkMode == "host" {
 		// The host's network namespace: no CNI, nothing to attach.
 		if len(override) > 0 {
 			return nil, fmt.Errorf("network_mode host: the pod runs in the host's network namespace and cannot join the CNI networks the launch names")
 		}
-		return nil, nil
+		// No network to limit: asked-for limits are refused.
+		return nil, applyBandwidth(plan, labels, nil, nil)
 	}
 	if plan.NetworkMode == "none" && len(override) == 0 {
 		if len(ports) > 0 {
 			return nil, fmt.Errorf("network_mode none: the pod has no network to publish ports on")
 		}
-		return nil, nil
+		return nil, applyBandwidth(plan, labels, nil, nil)
 	}
 	specs := override
 	if len(specs) == 0 {
@@ -71,6 +74,7 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 	var out []NetworkAttachment
 	byName := map[string]int{}
 	portsOn := -1
+	var bandwidthOn []int
 	for _, s := range specs {
 		cfg, info, err := cni.Resolve(e.cniConfig, s.CNIName)
 		if err != nil {
@@ -104,6 +108,9 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 		if portsOn < 0 && info.Has(cni.CapPortMappings) {
 			portsOn = len(out)
 		}
+		if info.Has(cni.CapBandwidth) {
+			bandwidthOn = append(bandwidthOn, len(out))
+		}
 		byName[info.Name] = len(out)
 		out = append(out, NetworkAttachment{
 			Request: cni.NetworkRequest{Name: info.Name, Config: cfg, Options: cni.Options{IPs: ips, MAC: s.MAC, Args: s.Args}},
@@ -122,6 +129,9 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 			out[portsOn].Request.Options.Ports = append(out[portsOn].Request.Options.Ports, cni.PortMapping{
 				HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
 		}
+	}
+	if err := applyBandwidth(plan, labels, out, bandwidthOn); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -40,6 +40,9 @@ type UpOptions struct {
 	// Networks, when set, are the pod's networks instead of the plan's
 	// (a Mesos task's network_infos).
 	Networks []translate.NetworkSpec
+	// Labels are the launch's labels (a Mesos task's); those compod
+	// reads (compod.bandwidth.*) win over the services' labels.
+	Labels map[string]string
 }
 
 // Up runs a pod: images, sandbox, then services in depends_on order
@@ -125,7 +128,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 
 	// The networks first: an unknown network, a missing plugin or a bad
 	// conf dir fails the launch before anything is pulled or made.
-	nets, err := e.planNetworks(plan, opts.Networks, plan.Ports)
+	nets, err := e.planNetworks(plan, opts.Networks, plan.Ports, opts.Labels)
 	if err != nil {
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
@@ -149,7 +152,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	rec.Ports = ports
 	// The host ports assigned, the networks are planned again to carry
 	// them (the same networks: the conf dir was read a moment ago).
-	if rec.Networks, err = e.planNetworks(plan, opts.Networks, ports); err != nil {
+	if rec.Networks, err = e.planNetworks(plan, opts.Networks, ports, opts.Labels); err != nil {
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	// The record comes before anything it names is made, so that `down`

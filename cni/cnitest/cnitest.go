@@ -260,10 +260,11 @@ func (s State) AssertNoLeak(t testing.TB, after State) {
 
 // BridgeNetwork is a test network: a bridge of its own with a subnet of
 // its own, host-local reservations under IPAMDir, and the capabilities
-// compod passes (ips, mac; portMappings when Portmap).
+// compod passes (ips, mac; portMappings when Portmap; bandwidth when
+// Bandwidth).
 type BridgeNetwork struct {
 	Name, Bridge, Subnet, IPAMDir string
-	Portmap                       bool
+	Portmap, Bandwidth            bool
 }
 
 // ConfList is the network's conflist.
@@ -279,6 +280,9 @@ func (b BridgeNetwork) ConfList() []byte {
 	}}
 	if b.Portmap {
 		plugins = append(plugins, m{"type": "portmap", "capabilities": m{"portMappings": true}, "snat": true})
+	}
+	if b.Bandwidth {
+		plugins = append(plugins, m{"type": "bandwidth", "capabilities": m{"bandwidth": true}})
 	}
 	plugins = append(plugins, m{"type": "firewall", "backend": "iptables"})
 	// host-local takes static addresses from the ips capability.
