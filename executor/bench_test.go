@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
 
-	apievents "github.com/containerd/containerd/api/events"
-	"github.com/containerd/typeurl/v2"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/compod/compod/internal/testenv"
@@ -29,7 +26,7 @@ import (
 func BenchmarkStatusUpdateLatency(b *testing.B) {
 	const rounds, perRound = 10, 10
 	e := newE2E(b, e2eOpts{})
-	exits := watchExits(b)
+	exits := testenv.WatchExits(b)
 	var lat []time.Duration
 	for n := 0; n < b.N; n++ {
 		for r := 0; r < rounds; r++ {
@@ -47,47 +44,9 @@ func BenchmarkStatusUpdateLatency(b *testing.B) {
 	tw.Flush()
 }
 
-// exitTimes collects containerd's exit time of every task in the test
-// namespace, by container id.
-type exitTimes struct {
-	mu sync.Mutex
-	at map[string]time.Time
-}
-
-func (x *exitTimes) get(id string) (time.Time, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	t, ok := x.at[id]
-	return t, ok
-}
-
-func watchExits(b *testing.B) *exitTimes {
-	x := &exitTimes{at: map[string]time.Time{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	evC, errC := testenv.Client(b).Subscribe(ctx, fmt.Sprintf(`namespace==%s,topic=="/tasks/exit"`, testenv.Namespace))
-	go func() {
-		for {
-			select {
-			case env := <-evC:
-				if ev, err := typeurl.UnmarshalAny(env.Event); err == nil {
-					if ex, ok := ev.(*apievents.TaskExit); ok && ex.ID == ex.ContainerID {
-						x.mu.Lock()
-						x.at[ex.ContainerID] = ex.ExitedAt.AsTime()
-						x.mu.Unlock()
-					}
-				}
-			case <-errC:
-				return
-			}
-		}
-	}()
-	return x
-}
-
 // statusRound launches n single-service pods whose service exits 3 at
 // staggered times and returns, per exit, exit → TASK_FAILED received.
-func statusRound(b *testing.B, e *e2e, exits *exitTimes, n int) []time.Duration {
+func statusRound(b *testing.B, e *e2e, exits *testenv.ExitTimes, n int) []time.Duration {
 	type launched struct {
 		task mesos.TaskInfo
 		pod  string
@@ -113,7 +72,7 @@ func statusRound(b *testing.B, e *e2e, exits *exitTimes, n int) []time.Duration 
 		}
 	}
 	for i, l := range all {
-		exited, ok := exits.get(l.pod + "_side")
+		exited, ok := exits.Get(l.pod + "_side")
 		if !ok {
 			b.Fatalf("no exit event for pod %s", l.pod)
 		}

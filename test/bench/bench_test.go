@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	apievents "github.com/containerd/containerd/api/events"
-	"github.com/containerd/typeurl/v2"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/compod/compod/executor"
@@ -91,7 +89,7 @@ type rig struct {
 	stateDir string
 	work     string
 	agent    *agentsim.Agent
-	exits    *exitTimes
+	exits    *testenv.ExitTimes
 
 	times map[string][]time.Duration
 	pss   []int64 // kB, compod's processes of a running 3-service pod
@@ -120,7 +118,7 @@ func newRig(b *testing.B) *rig {
 	}
 	b.Cleanup(func() { _ = a.Close() })
 	r.agent = a
-	r.exits = watchExits(b)
+	r.exits = testenv.WatchExits(b)
 	return r
 }
 
@@ -289,7 +287,7 @@ func (r *rig) executorTask(prefix string) (running, terminal time.Duration) {
 				running = rec.Received.Sub(start)
 			}
 		case mesos.TASK_FAILED:
-			exited, ok := r.exits.get(pod + "_side")
+			exited, ok := r.exits.Get(pod + "_side")
 			if !ok {
 				b.Fatalf("no exit event for pod %s", pod)
 			}
@@ -328,46 +326,6 @@ func compodPSS(bin string) (kB int64, procs int) {
 		f.Close()
 	}
 	return kB, procs
-}
-
-// exitTimes records containerd's exit time of every task in the test
-// namespace, by container id.
-type exitTimes struct {
-	mu sync.Mutex
-	at map[string]time.Time
-}
-
-func (x *exitTimes) get(id string) (time.Time, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	t, ok := x.at[id]
-	return t, ok
-}
-
-func watchExits(b testing.TB) *exitTimes {
-	x := &exitTimes{at: map[string]time.Time{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	evC, errC := testenv.Client(b).Subscribe(ctx, fmt.Sprintf(`namespace==%s,topic=="/tasks/exit"`, testenv.Namespace))
-	done := make(chan struct{})
-	b.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case env := <-evC:
-				if ev, err := typeurl.UnmarshalAny(env.Event); err == nil {
-					if ex, ok := ev.(*apievents.TaskExit); ok && ex.ID == ex.ContainerID {
-						x.mu.Lock()
-						x.at[ex.ContainerID] = ex.ExitedAt.AsTime()
-						x.mu.Unlock()
-					}
-				}
-			case <-errC:
-				return
-			}
-		}
-	}()
-	return x
 }
 
 // figure is one row of the report.
