@@ -125,15 +125,33 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 			}
 			return nil, fmt.Errorf("service %q publishes port %d, but the pod's CNI network %s cannot publish ports: its conflist has no portmap plugin (no %q capability); add one, or do not publish ports", ports[0].Service, ports[0].ContainerPort, strings.Join(names, ", "), cni.CapPortMappings)
 		}
-		for _, p := range ports {
-			out[portsOn].Request.Options.Ports = append(out[portsOn].Request.Options.Ports, cni.PortMapping{
-				HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
-		}
+		out[portsOn].Request.Options.Ports = cniPorts(ports)
 	}
 	if err := applyBandwidth(plan, labels, out, bandwidthOn); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// cniPorts are the pod's published ports as CNI's portMappings.
+func cniPorts(ports []translate.PortMapping) []cni.PortMapping {
+	out := make([]cni.PortMapping, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, cni.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+	}
+	return out
+}
+
+// publishAssigned puts the assigned host ports (assignPorts: the plan's
+// ports, in order, with every host port chosen) on the attachment that
+// planNetworks chose to publish the plan's ports.
+func publishAssigned(nets []NetworkAttachment, ports []translate.PortMapping) {
+	for i := range nets {
+		if len(nets[i].Request.Options.Ports) > 0 {
+			nets[i].Request.Options.Ports = cniPorts(ports)
+			return
+		}
+	}
 }
 
 func appendNew(xs []string, ys ...string) []string {

@@ -318,3 +318,30 @@ services:
 	}
 	h.assertNoLeak()
 }
+
+// A published port without a host port ("8080") gets one assigned at
+// launch, and it is that port the pod answers on from the host.
+func TestAssignedHostPort(t *testing.T) {
+	h := newHarness(t)
+	const pod = "assignedport"
+	rec := h.up(h.compose(pod, fmt.Sprintf(`
+services:
+  web:
+    image: %s
+    command: ["-listen", ":8080"]
+    ports: ["127.0.0.1::8080"]
+`, testenv.TestappRef), nil))
+	defer h.down(pod)
+	if len(rec.Ports) != 1 || rec.Ports[0].HostPort == 0 {
+		t.Fatalf("ports %+v: want one with a host port assigned", rec.Ports)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", rec.Ports[0].HostPort)
+	waitFor(t, 15*time.Second, "the web service on the assigned port", func() (bool, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+}

@@ -150,11 +150,10 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, err
 	}
 	rec.Ports = ports
-	// The host ports assigned, the networks are planned again to carry
-	// them (the same networks: the conf dir was read a moment ago).
-	if rec.Networks, err = e.planNetworks(plan, opts.Networks, ports, opts.Labels); err != nil {
-		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
-	}
+	// The network that publishes the ports gets them with their host
+	// ports (the conf dir is not read again: the networks validated
+	// above are the ones attached).
+	publishAssigned(rec.Networks, ports)
 	// The record comes before anything it names is made, so that `down`
 	// and Reclaim find whatever a launch that died left behind.
 	if err := e.writeRecord(rec); err != nil {
