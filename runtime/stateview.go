@@ -78,7 +78,8 @@ func (e *Engine) Pods(ctx context.Context, pod string) ([]PodStatus, error) {
 
 // recordedStatus is what is known of a pod without containerd.
 func (e *Engine) recordedStatus(rec *PodRecord) PodStatus {
-	st := PodStatus{Name: rec.Plan.Name, State: StateUnknown, IP: rec.IP, Networks: networkStatuses(rec), Ports: rec.Ports, Created: rec.Created}
+	st := *recordPart(rec)
+	st.State = StateUnknown
 	mon := e.readMonitorFile(rec.Plan.Name)
 	for _, s := range rec.Plan.Services {
 		st.Services = append(st.Services, ServiceStatus{

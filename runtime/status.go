@@ -46,6 +46,12 @@ type PodStatus struct {
 	Services []ServiceStatus `json:"services"`
 }
 
+// recordPart is what a pod's status takes from its record alone.
+func recordPart(rec *PodRecord) *PodStatus {
+	return &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Networks: networkStatuses(rec), Ports: rec.Ports, Created: rec.Created,
+		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
+}
+
 // ServiceStatus is one service's container and task.
 type ServiceStatus struct {
 	Name     string    `json:"name"`
@@ -98,8 +104,7 @@ func (e *Engine) status(ctx context.Context, rec *PodRecord) (*PodStatus, error)
 // pod's locks say about other processes (a caller that holds them itself,
 // like gc, does not).
 func (e *Engine) statusWith(ctx context.Context, rec *PodRecord, withFacts bool) (*PodStatus, error) {
-	st := &PodStatus{Name: rec.Plan.Name, IP: rec.IP, Networks: networkStatuses(rec), Ports: rec.Ports, Created: rec.Created,
-		NetNS: rec.NetNSPath, Cgroup: rec.Cgroup}
+	st := recordPart(rec)
 	mon := e.readMonitorFile(rec.Plan.Name)
 	snap := podstate.Snapshot{Tasks: map[string]podstate.TaskSnapshot{}}
 	for _, s := range rec.Plan.Services {
