@@ -31,10 +31,12 @@ setup:
 # outcome; then the fuzz targets run (they need neither). The exit code is
 # go test's, else the fuzzers'. Packages run one at a time (-p 1):
 # integration tests check the whole host for leaks (containers, netns,
-# iptables, cgroups) and one of them restarts containerd.
+# iptables, cgroups) and one of them restarts containerd. Leftovers of
+# earlier, interrupted runs on the host's CNI state are removed first
+# (hack/reap-test-leftovers.sh says why).
 test: setup lint
 	status=0; \
-	{ hack/containerd.sh start && hack/registry.sh start && \
+	{ hack/reap-test-leftovers.sh && hack/containerd.sh start && hack/registry.sh start && \
 	  $(GO) test -race -p 1 -count=1 -timeout 75m ./...; } || status=$$?; \
 	hack/registry.sh stop || true; \
 	hack/containerd.sh stop || true; \
