@@ -16,13 +16,17 @@ import (
 
 // Options are the per-pod arguments of one attachment, passed to the
 // plugins as CNI capability arguments (ports, ips, mac, bandwidth: only
-// to plugins that declare the capability) and CNI_ARGS (Args).
+// to plugins that declare the capability), CNI_ARGS (Args) and the
+// "args" of the plugins' configs (ConfigArgs).
 type Options struct {
 	Ports     []PortMapping     `json:"ports,omitempty"`
 	IPs       []string          `json:"ips,omitempty"` // static addresses, CIDR (10.1.2.3/24) or plain
 	MAC       string            `json:"mac,omitempty"`
 	Bandwidth *Bandwidth        `json:"bandwidth,omitempty"`
 	Args      map[string]string `json:"args,omitempty"`
+	// ConfigArgs go into the "args" member of every plugin's network
+	// config (configargs.go): how Mesos passes a task's NetworkInfo.
+	ConfigArgs map[string]any `json:"configArgs,omitempty"`
 }
 
 // NetworkRequest is one network a pod goes on: the network (Config, as

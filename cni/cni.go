@@ -379,6 +379,13 @@ func (n *Network) runtimeConf(podID, netnsPath, ifName string, o *Options) *libc
 	return rt
 }
 
+func configArgs(o *Options) map[string]any {
+	if o == nil {
+		return nil
+	}
+	return o.ConfigArgs
+}
+
 func protocol(p string) string {
 	if p == "" {
 		return "tcp"
@@ -438,7 +445,11 @@ func (n *Network) delLoopback(ctx context.Context, podID, netnsPath string) erro
 
 // add runs CNI ADD of the network alone (no loopback, no undo).
 func (n *Network) add(ctx context.Context, podID, netnsPath string, o *Options) (*Attachment, error) {
-	res, err := n.cni.AddNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, o))
+	list, err := n.withConfigArgs(configArgs(o))
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.cni.AddNetworkList(ctx, list, n.runtimeConf(podID, netnsPath, n.ifName, o))
 	if err != nil {
 		return nil, fmt.Errorf("CNI ADD to network %q (%s): %w", n.list.Name, n.file, err)
 	}
@@ -540,7 +551,9 @@ func (n *Network) del(ctx context.Context, podID, netnsPath string, o *Options) 
 	// Before DEL frees them: the addresses whose firewall rules DEL
 	// cannot remove (no cached result of an interrupted ADD).
 	orphanIPs := n.orphanFirewallIPs(podID)
-	if err := n.cni.DelNetworkList(ctx, n.list, n.runtimeConf(podID, netnsPath, n.ifName, o)); err != nil {
+	if list, err := n.withConfigArgs(configArgs(o)); err != nil {
+		errs = append(errs, err)
+	} else if err := n.cni.DelNetworkList(ctx, list, n.runtimeConf(podID, netnsPath, n.ifName, o)); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL from network %q (%s): %w", n.list.Name, n.file, err))
 	}
 	if err := removeFirewallRules(orphanIPs); err != nil {

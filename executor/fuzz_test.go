@@ -326,7 +326,7 @@ func FuzzHostPorts(f *testing.F) {
 		for i := range pub {
 			pub[i] = translate.PortMapping{Service: fmt.Sprintf("s%d", i%3), ContainerPort: uint16(i + 1), HostPort: uint16(i * 7), Protocol: []string{"", "tcp", "udp"}[i%3]}
 		}
-		got, err := AssignHostPorts(pub, offered)
+		got, err := AssignHostPorts(pub, offered, nil)
 		if len(pub) > len(offered) {
 			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("only %d host port(s)", len(offered))) {
 				t.Fatalf("%d published ports, %d offered: error %v", len(pub), len(offered), err)

@@ -1,9 +1,16 @@
 package executor
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +96,100 @@ func httpGetEventually(t *testing.T, url string, d time.Duration) {
 			t.Fatalf("GET %s: no answer within %v (last: %v)", url, d, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A task's network_infos carry labels and port_mappings (Marathon's
+// portMappings on a CNI network). As under Mesos' network/cni isolator,
+// the plugins of the network get the whole NetworkInfo in their config's
+// args (org.apache.mesos/network_info) on ADD and DEL, and the labels as
+// CNI_ARGS too; a port mapping's host port reaches the compose service
+// publishing that container port, on that network; a mapping no compose
+// port names is published as well; TASK_RUNNING reports the mappings per
+// network. A recording plugin chained into the network is the witness.
+func TestE2ENetworkInfosMesosArgs(t *testing.T) {
+	e := newE2E(t, e2eOpts{})
+	recorder := testenv.BuildBinary(t, "./cni/cnitest/recorder")
+	confDir, ipam, records := t.TempDir(), t.TempDir(), t.TempDir()
+	front := cnitest.BridgeNetwork{Name: "cpde2emfront", Bridge: "cpde2emfront", Subnet: "10.197.24.0/24", IPAMDir: ipam, Portmap: true,
+		Recorder: true, RecordDir: records}
+	front.Write(t, confDir)
+	e.env = map[string]string{"COMPOD_CNI_CONF_DIR": confDir, "COMPOD_CNI_BIN_DIR": "/usr/lib/cni:/opt/cni/bin:" + filepath.Dir(recorder)}
+
+	ports := freePorts(t, 3)
+	web, extra := uint32(ports[1][0]), uint32(ports[2][0])
+	task := taskInfo("mesosargs", []string{"docker-compose.yml"}, ports)
+	team, tcp := "blue", "tcp"
+	task.Container = &mesos.ContainerInfo{
+		Type: mesos.ContainerInfo_MESOS.Enum(),
+		NetworkInfos: []mesos.NetworkInfo{{
+			Name:   &front.Name,
+			Labels: &mesos.Labels{Labels: []mesos.Label{{Key: "team", Value: &team}}},
+			PortMappings: []mesos.NetworkInfo_PortMapping{
+				{HostPort: web, ContainerPort: 8080, Protocol: &tcp},
+				{HostPort: extra, ContainerPort: 9000},
+			},
+		}},
+	}
+	compose := "services:" + fmt.Sprintf(webService, testenv.BusyboxRef)
+	ex := e.launch(task, map[string]string{"docker-compose.yml": compose})
+	run := waitState(t, ex, task.TaskID.Value, mesos.TASK_RUNNING, 60*time.Second)
+
+	// The compose port took the mapping's host port, not the first offered.
+	if got := labelValue(run, "compod.port.web.8080/tcp"); got != strconv.Itoa(int(web)) {
+		t.Errorf("web 8080/tcp on host port %q, want the mapped %d", got, web)
+	}
+	httpEventually(t, strconv.Itoa(int(web)), "hello-from-compod")
+	var mapped []string
+	for _, ni := range run.GetContainerStatus().GetNetworkInfos() {
+		for _, pm := range ni.PortMappings {
+			mapped = append(mapped, fmt.Sprintf("%s %d->%d/%s", ni.GetName(), pm.HostPort, pm.ContainerPort, pm.GetProtocol()))
+		}
+	}
+	sort.Strings(mapped)
+	wantMapped := []string{fmt.Sprintf("%s %d->8080/tcp", front.Name, web), fmt.Sprintf("%s %d->9000/tcp", front.Name, extra)}
+	sort.Strings(wantMapped)
+	if !slices.Equal(mapped, wantMapped) {
+		t.Errorf("TASK_RUNNING port mappings %v, want %v", mapped, wantMapped)
+	}
+
+	if err := ex.Kill(ctxFor(t, 5*time.Second), task.TaskID.Value, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ex, task.TaskID.Value, mesos.TASK_KILLED, 30*time.Second)
+	waitExit(t, ex, 30*time.Second)
+	front.AssertNoReservations(t)
+
+	for _, cmd := range []string{"ADD", "DEL"} {
+		files, _ := filepath.Glob(filepath.Join(records, cmd+"-*.json"))
+		if len(files) != 1 {
+			t.Errorf("%s: %d records of the recording plugin (%v), want 1", cmd, len(files), files)
+			continue
+		}
+		var rec struct {
+			Config struct {
+				Args struct {
+					Mesos struct {
+						NetworkInfo mesos.NetworkInfo `json:"network_info"`
+					} `json:"org.apache.mesos"`
+				} `json:"args"`
+			} `json:"config"`
+			CNIArgs string `json:"cniArgs"`
+		}
+		b, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rec); err != nil {
+			t.Fatalf("%s record %s: %v", cmd, files[0], err)
+		}
+		ni := rec.Config.Args.Mesos.NetworkInfo
+		if ni.GetName() != front.Name || len(ni.GetLabels().GetLabels()) != 1 || ni.GetLabels().Labels[0].GetValue() != team ||
+			len(ni.PortMappings) != 2 || ni.PortMappings[0].HostPort != web {
+			t.Errorf("%s: the plugin's args.org.apache.mesos.network_info = %+v, want the task's NetworkInfo", cmd, ni)
+		}
+		if !strings.Contains(rec.CNIArgs, "team=blue") {
+			t.Errorf("%s: CNI_ARGS %q, want the label team=blue", cmd, rec.CNIArgs)
+		}
 	}
 }

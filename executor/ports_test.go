@@ -50,7 +50,7 @@ func TestAssignHostPorts(t *testing.T) {
 		{Service: "web", ContainerPort: 443},                                 // container-only: next port, tcp
 		{Service: "dns", HostIP: "127.0.0.1", ContainerPort: 53, Protocol: "udp"},
 	}
-	got, err := AssignHostPorts(published, []uint16{31000, 31001, 31002, 31003})
+	got, err := AssignHostPorts(published, []uint16{31000, 31001, 31002, 31003}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,18 +67,75 @@ func TestAssignHostPorts(t *testing.T) {
 	}
 
 	// No published ports: nothing needed.
-	if got, err := AssignHostPorts(nil, nil); err != nil || len(got) != 0 {
+	if got, err := AssignHostPorts(nil, nil, nil); err != nil || len(got) != 0 {
 		t.Fatalf("got %v, %v", got, err)
 	}
 
 	// Too few.
-	_, err = AssignHostPorts(published, []uint16{31000})
+	_, err = AssignHostPorts(published, []uint16{31000}, nil)
 	if err == nil {
 		t.Fatal("want an error")
 	}
 	for _, s := range []string{"3 port(s)", "web 80/tcp", "web 443/tcp", "dns 53/udp", "only 1 host port"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+}
+
+// A framework's network_infos port mappings: a compose port they name
+// takes the mapping's host port and network; other compose ports take the
+// offered ports no mapping uses; a mapping no compose port names is
+// published too. Mapping a port Mesos did not offer, or one host port
+// twice, is refused.
+func TestAssignHostPortsWithMappings(t *testing.T) {
+	published := []translate.PortMapping{
+		{Service: "web", HostPort: 8080, ContainerPort: 80},
+		{Service: "web", ContainerPort: 443},
+		{Service: "dns", ContainerPort: 53, Protocol: "udp"},
+	}
+	mappings := []TaskPortMapping{
+		{Network: "front", HostPort: 31002, ContainerPort: 80, Protocol: "tcp"},
+		{Network: "front", HostPort: 31003, ContainerPort: 9000, Protocol: "tcp"}, // no compose port
+		{Network: "back", HostPort: 31000, ContainerPort: 53, Protocol: "tcp"},    // tcp, not the udp 53
+	}
+	got, err := AssignHostPorts(published, []uint16{31000, 31001, 31002, 31003, 31004}, mappings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []translate.PortMapping{
+		{Service: "web", HostPort: 31002, ContainerPort: 80, Protocol: "tcp", Network: "front"},
+		{Service: "web", HostPort: 31001, ContainerPort: 443, Protocol: "tcp"},
+		{Service: "dns", HostPort: 31004, ContainerPort: 53, Protocol: "udp"},
+		{HostPort: 31003, ContainerPort: 9000, Protocol: "tcp", Network: "front"},
+		{HostPort: 31000, ContainerPort: 53, Protocol: "tcp", Network: "back"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+
+	for _, c := range []struct {
+		name     string
+		mappings []TaskPortMapping
+		want     []string
+	}{
+		{"not offered", []TaskPortMapping{{Network: "front", HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}},
+			[]string{`network "front"`, "host port 8080 is not in the task's \"ports\" resources"}},
+		{"twice", []TaskPortMapping{{Network: "front", HostPort: 31000, ContainerPort: 80, Protocol: "tcp"}, {Network: "back", HostPort: 31000, ContainerPort: 81, Protocol: "tcp"}},
+			[]string{`network "back"`, "31000/tcp is mapped twice"}},
+		// The mappings use up the offered ports the compose ports needed.
+		{"too few left", []TaskPortMapping{{Network: "front", HostPort: 31000, ContainerPort: 9000, Protocol: "tcp"}},
+			[]string{"publishes 3 port(s)", "only 0 host port(s)", "no port mapping uses"}},
+	} {
+		_, err := AssignHostPorts(published, []uint16{31000}, c.mappings)
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		for _, s := range c.want {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error %q does not say %q", c.name, err, s)
+			}
 		}
 	}
 }
@@ -91,7 +148,7 @@ func TestApplyHostPorts(t *testing.T) {
 		},
 		Ports: []translate.PortMapping{{Service: "web", HostPort: 8080, ContainerPort: 80}, {Service: "web", ContainerPort: 443}},
 	}
-	assigned, err := AssignHostPorts(plan.Ports, []uint16{31000, 31001})
+	assigned, err := AssignHostPorts(plan.Ports, []uint16{31000, 31001}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,11 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	if err := translate.Admit(plan, x.policy()); err != nil {
 		return nil, err
 	}
-	assigned, err := AssignHostPorts(plan.Ports, OfferedPorts(t.info.Resources))
+	mappings, err := taskPortMappings(t.info)
+	if err != nil {
+		return nil, err
+	}
+	assigned, err := AssignHostPorts(plan.Ports, OfferedPorts(t.info.Resources), mappings)
 	if err != nil {
 		return nil, err
 	}

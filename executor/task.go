@@ -461,6 +461,9 @@ func (t *task) send(state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg 
 func (t *task) afterUp(plan *translate.PodPlan, rec *runtime.PodRecord) {
 	var labels []mesos.Label
 	for _, p := range rec.Ports {
+		if p.Service == "" {
+			continue // a framework's own mapping: in network_infos below
+		}
 		labels = append(labels, label(PortLabel(p), strconv.Itoa(int(p.HostPort))))
 	}
 	labels = append(labels, label("compod.pod", t.pod))
@@ -474,6 +477,15 @@ func (t *task) afterUp(plan *translate.PodPlan, rec *runtime.PodRecord) {
 		for _, ip := range n.IPs {
 			ip := ip
 			ni.IPAddresses = append(ni.IPAddresses, mesos.NetworkInfo_IPAddress{IPAddress: &ip})
+		}
+		// The ports published on this network, as Mesos reports a
+		// container's port mappings.
+		for _, p := range n.Request.Options.Ports {
+			proto := p.Protocol
+			if proto == "" {
+				proto = "tcp"
+			}
+			ni.PortMappings = append(ni.PortMappings, mesos.NetworkInfo_PortMapping{HostPort: uint32(p.HostPort), ContainerPort: uint32(p.ContainerPort), Protocol: &proto})
 		}
 		netinfo = append(netinfo, ni)
 	}
@@ -504,7 +516,11 @@ func runningMessage(pod string, rec *runtime.PodRecord, plan *translate.PodPlan)
 		msg += "; ip " + rec.IP
 	}
 	for _, p := range rec.Ports {
-		msg += fmt.Sprintf("; %s %d/%s on host port %d", p.Service, p.ContainerPort, proto(p), p.HostPort)
+		who := p.Service
+		if who == "" {
+			who = "network " + p.Network + " port"
+		}
+		msg += fmt.Sprintf("; %s %d/%s on host port %d", who, p.ContainerPort, proto(p), p.HostPort)
 	}
 	return msg
 }
@@ -592,48 +608,6 @@ func taskLabels(info mesos.TaskInfo) map[string]string {
 			out = map[string]string{}
 		}
 		out[l.Key] = l.GetValue()
-	}
-	return out
-}
-
-// taskNetworks are the CNI networks the task names, as Mesos' network/cni
-// isolator reads them: container.network_infos[].name (the task's, else
-// the executor's ContainerInfo), with their labels passed to the plugins
-// as CNI_ARGS and their ip_addresses requests as static addresses. nil
-// when the task names none: the compose file's (or the default) apply.
-func taskNetworks(info mesos.TaskInfo) []translate.NetworkSpec {
-	c := info.GetContainer()
-	if c == nil || len(c.NetworkInfos) == 0 {
-		if info.Executor != nil {
-			c = info.Executor.GetContainer()
-		}
-	}
-	if c == nil {
-		return nil
-	}
-	var out []translate.NetworkSpec
-	for _, ni := range c.NetworkInfos {
-		if ni.GetName() == "" {
-			continue
-		}
-		s := translate.NetworkSpec{Name: ni.GetName(), CNIName: ni.GetName()}
-		for _, l := range ni.GetLabels().GetLabels() {
-			if s.Args == nil {
-				s.Args = map[string]string{}
-			}
-			s.Args[l.Key] = l.GetValue()
-		}
-		for _, a := range ni.IPAddresses {
-			if a.GetIPAddress() == "" {
-				continue
-			}
-			if a.GetProtocol() == mesos.IPv6 {
-				s.IPv6 = a.GetIPAddress()
-			} else {
-				s.IPv4 = a.GetIPAddress()
-			}
-		}
-		out = append(out, s)
 	}
 	return out
 }

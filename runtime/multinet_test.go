@@ -112,20 +112,33 @@ func TestPodNetworkErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, runtime.WithCNI(cfg))
-	for _, tc := range []struct{ name, compose, want string }{
+	twoNets := `
+services:
+  app: {image: %s, command: ["sleep", "3600"], ports: ["127.0.0.1::8080"], networks: [a, b]}
+networks: {a: {external: true, name: cpdnet1}, b: {external: true, name: cpdnet2}}
+`
+	for _, tc := range []struct {
+		name, compose, want string
+		network             string // the port's network (a Mesos port mapping's)
+	}{
 		{"unknown", `
 services:
   app: {image: %s, command: ["sleep", "3600"], networks: [lan]}
 networks: {lan: {external: true, name: cpd-no-such-net}}
-`, `no such CNI network "cpd-no-such-net"`},
+`, `no such CNI network "cpd-no-such-net"`, ""},
 		{"no portmap", `
 services:
   app: {image: %s, command: ["sleep", "3600"], ports: ["127.0.0.1::8080"], networks: [lan]}
 networks: {lan: {external: true, name: cpdnet2}}
-`, `CNI network cpdnet2 cannot publish ports`},
+`, `CNI network cpdnet2 cannot publish ports`, ""},
+		{"port on a network without portmap", twoNets, `port 8080/tcp is to be published on network "b", but its conflist`, "b"},
+		{"port on a network the pod is not on", twoNets, `published on network "c", which the pod is not on`, "c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := h.compose("networks-err", fmt.Sprintf(tc.compose, testenv.BusyboxRef), nil)
+			for i := range plan.Ports {
+				plan.Ports[i].Network = tc.network
+			}
 			_, err := h.eng.Up(h.ctx, plan, runtime.UpOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("up: got %v, want an error containing %q", err, tc.want)

@@ -128,7 +128,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 
 	// The networks first: an unknown network, a missing plugin or a bad
 	// conf dir fails the launch before anything is pulled or made.
-	nets, err := e.planNetworks(plan, opts.Networks, plan.Ports, opts.Labels)
+	nets, portNet, err := e.planNetworks(plan, opts.Networks, plan.Ports, opts.Labels)
 	if err != nil {
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
@@ -153,7 +153,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	// The network that publishes the ports gets them with their host
 	// ports (the conf dir is not read again: the networks validated
 	// above are the ones attached).
-	publishAssigned(rec.Networks, ports)
+	publishAssigned(rec.Networks, ports, portNet)
 	// The record comes before anything it names is made, so that `down`
 	// and Reclaim find whatever a launch that died left behind.
 	if err := e.writeRecord(rec); err != nil {

@@ -169,6 +169,10 @@ type PortMapping struct {
 	HostPort      uint16 `json:"hostPort"`         // 0 = not published on the host yet (assigned later)
 	ContainerPort uint16 `json:"containerPort"`
 	Protocol      string `json:"protocol"` // "tcp" or "udp"
+	// Network is the pod network (NetworkSpec.Name) the port is
+	// published on; "" means the first of the pod's networks that can
+	// publish ports. A Mesos task's network_infos[].port_mappings set it.
+	Network string `json:"network,omitempty"`
 }
 
 // NetworkSpec is one network of the pod: a compose network, or one a
@@ -191,6 +195,10 @@ type NetworkSpec struct {
 	Aliases []string `json:"aliases,omitempty"`
 	// Args are passed to the network's plugins as CNI_ARGS.
 	Args map[string]string `json:"args,omitempty"`
+	// ConfigArgs go into the "args" of every plugin's network config
+	// (a Mesos task's NetworkInfo, as Mesos' network/cni isolator
+	// passes it).
+	ConfigArgs map[string]any `json:"configArgs,omitempty"`
 }
 
 // HostEntry is one extra /etc/hosts line.

@@ -265,6 +265,11 @@ func (s State) AssertNoLeak(t testing.TB, after State) {
 type BridgeNetwork struct {
 	Name, Bridge, Subnet, IPAMDir string
 	Portmap, Bandwidth            bool
+	// Recorder, when set, chains the recorder plugin (./cni/cnitest/recorder,
+	// built as a binary of that name) last, writing its records into
+	// RecordDir.
+	Recorder  bool
+	RecordDir string
 }
 
 // ConfList is the network's conflist.
@@ -285,6 +290,9 @@ func (b BridgeNetwork) ConfList() []byte {
 		plugins = append(plugins, m{"type": "bandwidth", "capabilities": m{"bandwidth": true}})
 	}
 	plugins = append(plugins, m{"type": "firewall", "backend": "iptables"})
+	if b.Recorder {
+		plugins = append(plugins, m{"type": "recorder", "recordDir": b.RecordDir})
+	}
 	// host-local takes static addresses from the ips capability.
 	plugins[0]["capabilities"].(m)["ips"] = true
 	out, err := json.MarshalIndent(m{"cniVersion": cni.DefaultCNIVersion, "name": b.Name, "plugins": plugins}, "", "  ")

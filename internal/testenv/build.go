@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,10 +63,12 @@ func BuildBinary(t testing.TB, pkg string) string {
 	}
 	buildMu.Unlock()
 	r.once.Do(func() {
-		// One stable path per package: each process builds into a temp file
-		// and renames it into place, so concurrent test processes never see
-		// a half-written binary and nothing piles up in /tmp.
-		dir := filepath.Join(os.TempDir(), "compod-testenv")
+		// One stable path per checkout and package: each process builds
+		// into a temp file and renames it into place, so concurrent test
+		// processes never see a half-written binary and nothing piles up
+		// in /tmp; two checkouts (git worktrees) never run each other's.
+		sum := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), "compod-testenv", hex.EncodeToString(sum[:4]))
 		if r.err = os.MkdirAll(dir, 0o755); r.err != nil {
 			return
 		}
