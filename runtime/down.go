@@ -99,11 +99,15 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		return err
 	}
 	log := e.log.With("pod", pod)
+	// Where a removal's time goes, at debug level (docs/performance.md).
+	began := time.Now()
+	phase := func(what string) { log.Debug("down: "+what, "elapsed", time.Since(began)) }
 	// A detached `compod supervise` goes first: it holds the owner lock of
 	// a pod started with `up -d`, and must not restart what is stopped.
 	if err := e.stopSupervisorProcess(pod); err != nil {
 		return err
 	}
+	phase("supervisor stopped")
 	if rec.Owner != nil && !e.holdsOwner(pod) {
 		err := e.acquireOwner(pod)
 		switch {
@@ -126,6 +130,7 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	if err := e.stopServices(ctx, rec, opts); err != nil {
 		errs = append(errs, err)
 	}
+	phase("services stopped")
 	if opts.Released != nil && len(errs) == 0 {
 		if err := e.releaseNetwork(ctx, rec); err != nil {
 			return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, err)
@@ -137,12 +142,14 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		rec = &detached
 	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
+	phase("containers and network removed")
 	errs = append(errs, e.removeLeftovers(ctx, rec)...)
 	if rec.Cgroup != "" {
 		if err := e.removePodCgroup(ctx, rec.Cgroup); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	phase("leftovers and cgroup removed")
 	if len(errs) > 0 {
 		// Keep the record so `down` can be run again.
 		return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, errors.Join(errs...))
@@ -155,6 +162,7 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 	if err := e.releasePodPorts(pod); err != nil {
 		return fmt.Errorf("removing pod %q (its record is kept: run down again once this is fixed): %w", pod, err)
 	}
+	phase("host ports released")
 	if opts.RemoveVolumes {
 		if err := e.removeNamedVolumes(rec); err != nil {
 			return fmt.Errorf("pod %q: %w (the pod's record is kept: run down -v again)", pod, err)

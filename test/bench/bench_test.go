@@ -135,7 +135,7 @@ func (r *rig) round(prefix string) {
 		pod := fmt.Sprintf("%s-up%d", prefix, n)
 		r.add(fmt.Sprintf("up-%d", n), r.compod("up", pod, n))
 		if n == 3 {
-			kb, procs := compodPSS(r.bin)
+			kb, procs := compodPSS(r.bin, r.stateDir)
 			r.pss = append(r.pss, kb)
 			r.procs = append(r.procs, procs)
 		}
@@ -192,23 +192,44 @@ func (r *rig) ctrRun(prefix string, n int) (up, rm time.Duration) {
 	return up, 0
 }
 
+// ctrRunRemoveAll times n `ctr run -d` at once, then the forced removal
+// of all of them at once.
+func (r *rig) ctrRunRemoveAll(prefix string, n int) (up, rm time.Duration) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	r.b.Cleanup(func() {
+		_ = parallel(ids, func(id string) error {
+			_ = r.ctr("task", "rm", "-f", id).Run()
+			return r.ctr("c", "rm", id).Run()
+		})
+	})
+	start := time.Now()
+	if err := parallel(ids, func(id string) error {
+		return run(r.ctr("run", "-d", testenv.BusyboxRef, id, "busybox", "sleep", "3600"))
+	}); err != nil {
+		r.b.Fatalf("ctr run -d: %v", err)
+	}
+	up = time.Since(start)
+	start = time.Now()
+	if err := parallel(ids, func(id string) error {
+		if err := run(r.ctr("task", "rm", "-f", id)); err != nil {
+			return err
+		}
+		return run(r.ctr("c", "rm", id))
+	}); err != nil {
+		r.b.Fatalf("removing the ctr containers: %v", err)
+	}
+	return up, time.Since(start)
+}
+
 // compod times `compod up -d` (op "up") of a pod of n services that exit
 // at once on SIGTERM, or its `compod down` (op "down").
 func (r *rig) compod(op, pod string, n int) time.Duration {
-	dir := filepath.Join(r.work, pod)
-	file := filepath.Join(dir, "compose.yaml")
+	file := r.composeFile(pod)
 	if op == "up" {
-		var y strings.Builder
-		y.WriteString("services:\n")
-		for i := 0; i < n; i++ {
-			fmt.Fprintf(&y, "  s%d:\n    image: %s\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; busybox sleep 3600 & wait\"]\n", i, testenv.BusyboxRef)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			r.b.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(y.String()), 0o644); err != nil {
-			r.b.Fatal(err)
-		}
+		r.writeCompose(pod, n)
 		r.b.Cleanup(func() { _ = r.compodCmd("down", "-p", pod).Run() })
 	}
 	args := []string{op, "-p", pod, "-f", file}
@@ -220,6 +241,24 @@ func (r *rig) compod(op, pod string, n int) time.Duration {
 		r.b.Fatalf("compod %s: %v", op, err)
 	}
 	return time.Since(start)
+}
+
+func (r *rig) composeFile(pod string) string { return filepath.Join(r.work, pod, "compose.yaml") }
+
+// writeCompose writes the compose file of a pod of n services that exit
+// at once on SIGTERM.
+func (r *rig) writeCompose(pod string, n int) {
+	var y strings.Builder
+	y.WriteString("services:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&y, "  s%d:\n    image: %s\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; busybox sleep 3600 & wait\"]\n", i, testenv.BusyboxRef)
+	}
+	if err := os.MkdirAll(filepath.Dir(r.composeFile(pod)), 0o755); err != nil {
+		r.b.Fatal(err)
+	}
+	if err := os.WriteFile(r.composeFile(pod), []byte(y.String()), 0o644); err != nil {
+		r.b.Fatal(err)
+	}
 }
 
 func (r *rig) compodCmd(args ...string) *exec.Cmd {
@@ -300,15 +339,17 @@ func (r *rig) executorTask(prefix string) (running, terminal time.Duration) {
 	return running, terminal
 }
 
-// compodPSS sums the proportional set size of the processes running bin
-// (the pod's supervisor and its log writers) and counts them.
-func compodPSS(bin string) (kB int64, procs int) {
+// compodPSS sums the proportional set size of compod's own processes —
+// those running bin (the pods' supervisors) or the log writer compod
+// installs in the state dir — and counts them.
+func compodPSS(bin, stateDir string) (kB int64, procs int) {
+	logger := filepath.Join(stateDir, "bin", "compod-logger") // -<hash of the binary>
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || exe != bin {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || (exe != bin && !strings.HasPrefix(exe, logger)) {
 			continue
 		}
 		f, err := os.Open(filepath.Join("/proc", e.Name(), "smaps_rollup"))
