@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/compod/compod/internal/imagebuild"
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
+	"github.com/compod/compod/translate"
 )
 
 // A 3-service pod: a web server published on 127.0.0.1, a writer and a
@@ -202,6 +205,31 @@ services:
 `, nil)
 		_, err := h.eng.Up(h.ctx, plan, runtime.UpOptions{Pull: runtime.PullNever})
 		wantErr(t, err, `service "ghost"`, `"image"`, "compod.test/does-not-exist:1")
+		h.assertNoLeak()
+	})
+
+	// The image comes from an override file: the error names that file,
+	// as translate's errors do, not the file that defines the service.
+	t.Run("missing image set by an override", func(t *testing.T) {
+		dir := t.TempDir()
+		files := map[string]string{
+			"compose.yaml":          "services:\n  ghost:\n    image: compod.test/busybox:1\n    command: [\"sleep\", \"60\"]\n",
+			"compose.override.yaml": "services:\n  ghost:\n    image: compod.test/does-not-exist:2\n",
+		}
+		var paths []string
+		for _, name := range []string{"compose.yaml", "compose.override.yaml"} {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, p)
+		}
+		plan, err := translate.Load(h.ctx, translate.LoadOptions{Files: paths, ProjectName: "noimage2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.eng.Up(h.ctx, plan, runtime.UpOptions{Pull: runtime.PullNever})
+		wantErr(t, err, `compose.override.yaml: service "ghost": field "image"`, "compod.test/does-not-exist:2")
 		h.assertNoLeak()
 	})
 

@@ -53,6 +53,7 @@ type UpOptions struct {
 // can finish the job, and the error says so.
 func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions) (_ *PodRecord, upErr error) {
 	ctx = e.withNS(ctx)
+	defer func() { upErr = locateFieldError(plan, upErr) }()
 	if err := translate.ValidatePodName(plan.Name); err != nil {
 		return nil, err
 	}

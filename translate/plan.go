@@ -52,6 +52,13 @@ type PodPlan struct {
 type ServiceSpec struct {
 	Name  string `json:"name"`
 	Image string `json:"image"`
+	// File is the compose file that defines the service (the first that
+	// mentions it), as errors name it; FieldFiles names, per compose key
+	// of the service, the file that set it when that is another file (a
+	// later file won the merge). Errors the runtime raises about a field
+	// name that file (FileOf).
+	File       string            `json:"file,omitempty"`
+	FieldFiles map[string]string `json:"fieldFiles,omitempty"`
 	// PullPolicy is the compose pull_policy ("" when unset).
 	PullPolicy string `json:"pullPolicy,omitempty"`
 	// Entrypoint and Command override the image's. nil means "keep the

@@ -86,6 +86,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	spec.Ports = t.ports(s)
 	spec.DependsOn = t.dependencies(s)
 	spec.Logging = t.logging(s)
+	t.idx.fieldFiles(spec)
 	return spec
 }
 
