@@ -137,17 +137,33 @@ func (e *Engine) detachNetwork(ctx context.Context, rec *PodRecord, req *netRequ
 }
 
 func attachNetwork(ctx context.Context, req *netRequest) (*netResult, error) {
+	path, err := pinNetwork(req)
+	if err != nil {
+		return nil, err
+	}
+	return attachPinned(ctx, req, path)
+}
+
+// pinNetwork checks the host ports and pins the pod's netns: after it, a
+// container can join the netns while attachPinned sets it up.
+func pinNetwork(req *netRequest) (string, error) {
 	// Ports first: CNI's portmap would silently shadow a port some host
 	// process listens on, where docker fails.
 	for _, p := range req.Ports {
 		if err := cni.CheckHostPortsFree([]cni.PortMapping{p.Mapping}); err != nil {
-			return nil, fmt.Errorf("service %q: field \"ports\": %w", p.Service, err)
+			return "", fmt.Errorf("service %q: field \"ports\": %w", p.Service, err)
 		}
 	}
 	path, err := cni.PinNetNS(req.NetNSDir, req.NetNSName)
 	if err != nil {
-		return nil, fmt.Errorf("creating network namespace for pod %q: %w", req.Pod, err)
+		return "", fmt.Errorf("creating network namespace for pod %q: %w", req.Pod, err)
 	}
+	return path, nil
+}
+
+// attachPinned runs CNI ADD on the pinned netns at path; on failure the
+// pin is released.
+func attachPinned(ctx context.Context, req *netRequest, path string) (*netResult, error) {
 	atts, err := cni.Attach(ctx, req.CNI, req.CNIID, path, req.Networks)
 	if err != nil {
 		return nil, errors.Join(

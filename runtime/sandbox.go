@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/containerd/containerd/v2/client"
@@ -27,8 +28,14 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	// container needs the namespace named again.
 	rb.add("detach network", func(ctx context.Context) error { return e.detachNetwork(e.withNS(ctx), rec, req) })
 
-	// The network first, then the pause container joins it; or, through
-	// the host helper, while the shim creates the pause container.
+	// CNI ADD and the pause container's creation overlap: the netns is
+	// pinned first, then ADD sets it up while containerd creates the pause
+	// container and its task (runc create) joins the pinned netns; the
+	// pause task starts once both are done. Through the host helper, the
+	// helper does the network work while the shim creates the pause
+	// container. A pod with network sysctls keeps the old order: runc
+	// applies them at create, and a per-interface one needs the interface
+	// that ADD makes.
 	var (
 		att  *netResult
 		io   cio.Creator
@@ -38,20 +45,45 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	// Creation calls run to their end once begun (createCtx).
 	cctx, cancel := createCtx(ctx)
 	defer cancel()
-	if e.hostHelper {
+	var netC chan netOutcome
+	switch {
+	case e.hostHelper:
 		if call, err = e.newHostHelperCall(pod, hostOpAttach, req); err != nil {
 			return 0, err
 		}
 		io = e.hostHelperIO(call)
-	} else {
+	case len(rec.Plan.PodSysctls()) > 0:
 		if att, err = attachNetwork(cctx, req); err != nil {
 			return 0, err
 		}
 		// The pause program prints nothing: no log writer for it.
 		io = cio.NullIO
+	default:
+		path, err := pinNetwork(req)
+		if err != nil {
+			return 0, err
+		}
+		netC = make(chan netOutcome, 1)
+		go func() {
+			att, err := attachPinned(cctx, req, path)
+			netC <- netOutcome{att, err}
+		}()
+		io = cio.NullIO
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, context.Cause(ctx)
+	// awaitNetwork joins the overlapping ADD (every return below that
+	// follows its start goes through it: the rollback's DEL must not run
+	// while ADD still does).
+	awaitNetwork := func(err error) error {
+		if netC == nil {
+			return err
+		}
+		out := <-netC
+		netC = nil
+		att = out.att
+		if out.err != nil {
+			return errors.Join(out.err, err)
+		}
+		return err
 	}
 
 	id := sandboxID(pod)
@@ -64,14 +96,20 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		client.WithContainerLabels(e.instanceLabels(LabelPod, pod, LabelRole, roleSandbox, labelComposeProject, pod)),
 	)
 	if err != nil {
-		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
+		return 0, awaitNetwork(fmt.Errorf("creating sandbox container %s: %w", id, err))
 	}
 	task, err := ctr.NewTask(cctx, io)
 	if call != nil {
 		att, err = call.reply(pod, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("creating sandbox task %s: %w", id, err)
+		return 0, awaitNetwork(fmt.Errorf("creating sandbox task %s: %w", id, err))
+	}
+	if err := awaitNetwork(nil); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, context.Cause(ctx)
 	}
 	rec.IP, rec.Network = att.IP, att.Network
 	for i := range rec.Networks {
@@ -90,6 +128,12 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil
+}
+
+// netOutcome is what an overlapping CNI ADD gave.
+type netOutcome struct {
+	att *netResult
+	err error
 }
 
 // createHostNetworkSandbox starts the pause container of a network_mode
