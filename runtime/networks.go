@@ -23,6 +23,7 @@ type NetworkAttachment struct {
 	IPs       []string `json:"ips,omitempty"`
 	MAC       string   `json:"mac,omitempty"`
 	Interface string   `json:"interface,omitempty"`
+	Gateway   string   `json:"gateway,omitempty"`
 }
 
 // NetworkStatus is one network of a pod, for ps.

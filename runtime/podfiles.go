@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/compod/compod/translate"
@@ -28,6 +29,9 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 	}
 	if err := e.writeFileMounts(plan); err != nil {
 		return err
+	}
+	if rec.NetworkMode != "host" && hostGateway(rec.Networks) == "" && slices.ContainsFunc(plan.ExtraHosts, func(h translate.HostEntry) bool { return h.IP == translate.HostGateway }) {
+		return fmt.Errorf("field \"extra_hosts\": host-gateway: none of the pod's networks has a gateway to the host (network_mode none, or a network whose plugin gives no gateway): give the host's IP address instead")
 	}
 	files := map[string][]byte{
 		"hosts":       hostsFile(plan, rec.IP, rec.Networks),
@@ -78,7 +82,11 @@ func hostNetworkHostsFile(plan *translate.PodPlan, hostPath string) []byte {
 		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
 	}
 	for _, h := range plan.ExtraHosts {
-		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Host)
+		ip := h.IP
+		if ip == translate.HostGateway {
+			ip = "127.0.0.1" // the pod is in the host's netns
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, h.Host)
 	}
 	return b.Bytes()
 }
@@ -123,9 +131,27 @@ func hostsFile(plan *translate.PodPlan, ip string, nets []NetworkAttachment) []b
 		}
 	}
 	for _, h := range plan.ExtraHosts {
-		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Host)
+		ip := h.IP
+		if ip == translate.HostGateway {
+			// docker's host-gateway: the host's address on the pod's
+			// network, the first network that has a gateway.
+			if ip = hostGateway(nets); ip == "" {
+				continue // writePodFiles refused this already
+			}
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, h.Host)
 	}
 	return b.Bytes()
+}
+
+// hostGateway is the gateway of the pod's first network that has one.
+func hostGateway(nets []NetworkAttachment) string {
+	for _, n := range nets {
+		if n.Gateway != "" {
+			return n.Gateway
+		}
+	}
+	return ""
 }
 
 // resolvConf writes the compose dns settings, or the host's resolver

@@ -116,6 +116,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		if i < len(att.Attachments) {
 			a := att.Attachments[i]
 			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
+			rec.Networks[i].Gateway = a.Gateway
 		}
 	}
 	if err := e.writeRecord(rec); err != nil {

@@ -84,7 +84,7 @@ var serviceRules = map[string]rule{
 	"restart":           {support: supported},
 	"hostname":          {support: supported},
 	"container_name":    {support: supported}, // a name the pod's services resolve (pod.go)
-	"extra_hosts":       {support: partial},
+	"extra_hosts":       {support: supported},
 	"dns":               {support: supported},
 	"dns_search":        {support: supported},
 	"dns_opt":           {support: supported},

@@ -208,6 +208,12 @@ type NetworkSpec struct {
 	ConfigArgs map[string]any `json:"configArgs,omitempty"`
 }
 
+// HostGateway as a HostEntry's IP is docker's special value for "the
+// host": the address under which the pod reaches the host, known only
+// once the pod is on its network (the gateway of its first network; the
+// loopback with network_mode host).
+const HostGateway = "host-gateway"
+
 // HostEntry is one extra /etc/hosts line.
 type HostEntry struct {
 	Host string `json:"host"`

@@ -98,9 +98,9 @@ func (t *translator) podWide(plan *PodPlan, names []string) {
 			for _, ip := range hosts[h] {
 				e := HostEntry{Host: h, IP: strings.Trim(ip, "[]")}
 				switch {
-				case e.IP == "host-gateway":
-					t.fail(name, "extra_hosts", "%s=host-gateway is not supported: give the host's IP address", h)
-					continue
+				case e.IP == HostGateway:
+					// The runtime puts the host's address on the pod's
+					// network in its place (runtime/podfiles.go).
 				case net.ParseIP(e.IP) == nil:
 					t.fail(name, "extra_hosts", "invalid IP address %q for host %q", ip, h)
 					continue

@@ -164,8 +164,6 @@ func TestRejections(t *testing.T) {
 		{name: "service name in an override file", files: map[string]string{"compose.yaml": svc, "extra.yaml": "services:\n  _api:\n    image: api\n"},
 			opts: func(dir string, o *LoadOptions) { o.Files = append(o.Files, filepath.Join(dir, "extra.yaml")) },
 			file: "extra.yaml", service: "_api", msg: `invalid service name "_api"`},
-		{name: "host-gateway", files: map[string]string{"compose.yaml": svc + "    extra_hosts: [\"host.docker.internal:host-gateway\"]\n"},
-			file: "compose.yaml", service: "web", field: "extra_hosts", msg: "host-gateway is not supported"},
 		{name: "relative working_dir", files: map[string]string{"compose.yaml": svc + "    working_dir: srv\n"},
 			file: "compose.yaml", service: "web", field: "working_dir", msg: `"srv" is not an absolute path`},
 		{name: "cpus conflict", files: map[string]string{"compose.yaml": svc + "    cpus: 1\n    deploy:\n      resources:\n        limits:\n          cpus: \"2\"\n"},
