@@ -85,6 +85,14 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 		if err != nil {
 			return nil, nil, fmt.Errorf("network %q: %w", s.Name, err)
 		}
+		// compod's own bridge must not share its subnet with another
+		// network of the host. Through the host helper this process does
+		// not see the host's routes (it is in another netns): no check.
+		if info.BuiltIn && !e.hostHelper {
+			if err := cni.CheckDefaultSubnet(); err != nil {
+				return nil, nil, fmt.Errorf("network %q: %w", s.Name, err)
+			}
+		}
 		if i, dup := byName[info.Name]; dup {
 			// Two compose networks on one CNI network: one interface.
 			out[i].Aliases = appendNew(out[i].Aliases, s.Aliases...)
