@@ -203,7 +203,7 @@ var serviceRules = map[string]rule{
 	"deploy.resources.limits.cpus":              {support: supported},
 	"deploy.resources.limits.memory":            {support: supported},
 	"deploy.resources.limits.pids":              {support: supported},
-	"deploy.resources.limits.devices":           {support: rejected, why: "devices are not supported"},
+	"deploy.resources.limits.devices":           {support: rejected, why: "device requests (GPUs by driver or capability) are not supported: give host devices by path in devices:"},
 	"deploy.resources.limits.generic_resources": {support: rejected, why: "generic resources are not supported"},
 }
 
