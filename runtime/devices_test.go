@@ -14,11 +14,13 @@ import (
 // the host's /dev/zero at /dev/myzero, reading zeros; the host's
 // /dev/loop-control (which containers do not get by default) at /dev/lc
 // with permissions r: opened for reading, refused for writing by the
-// device cgroup; the supplementary groups by name and number; tmpfs
+// device cgroup; the devices of a directory (/dev/net: tun); the supplementary groups by name and number; tmpfs
 // mounts with their mode, owner and noexec.
 func TestServiceDevicesGroupsTmpfs(t *testing.T) {
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skipf("the host has no /dev/loop-control to give: %v", err)
+	for _, dev := range []string{"/dev/loop-control", "/dev/net/tun"} {
+		if _, err := os.Stat(dev); err != nil {
+			t.Skipf("the host has no %s to give: %v", dev, err)
+		}
 	}
 	h := newHarness(t)
 	pod := "fields-devices"
@@ -26,6 +28,7 @@ func TestServiceDevicesGroupsTmpfs(t *testing.T) {
 head -c 0 /dev/lc && echo lcread=ok;
 if sh -c ': > /dev/lc' 2>/dev/null; then echo lcwrite=allowed; else echo lcwrite=denied; fi;
 [ -e /dev/loop-control ] || echo hostpath=absent;
+[ -c /dev/net/tun ] && echo tun=present;
 echo "groups=$(grep '^Groups:' /proc/self/status | cut -f2 | tr '	' ' ' | tr ' ' ',')";
 echo "cache=$(stat -c %a:%u:%g /cache)";
 grep ' /cache ' /proc/self/mountinfo | grep -q noexec && echo cache=noexec;
@@ -42,6 +45,7 @@ services:
       - source: /dev/loop-control
         target: /dev/lc
         permissions: r
+      - /dev/net
     group_add: [app, nogroup, "4321"]
     tmpfs:
       - /cache:mode=0750,uid=1000,gid=1000,noexec
@@ -54,7 +58,7 @@ services:
 	h.up(plan)
 	defer h.down(pod)
 	wantProbes(t, h, pod, map[string][]string{
-		"dev": {"zero=00000000", "lcread=ok", "lcwrite=denied", "hostpath=absent",
+		"dev": {"zero=00000000", "lcread=ok", "lcwrite=denied", "hostpath=absent", "tun=present",
 			"groups=0,1000,4321,65534,", "cache=750:1000:1000", "cache=noexec", "scratch=700", "scratch=exec"},
 	})
 }
