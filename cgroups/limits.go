@@ -35,15 +35,17 @@ func Apply(cgPath string, lim Limits) error {
 		var files map[string]string
 		switch {
 		case h.V2:
+			// On a hybrid host the unified tree carries the controllers
+			// no v1 hierarchy has (hugetlb, say), not memory and cpu.
 			files = map[string]string{}
-			if lim.MemoryBytes > 0 {
+			if lim.MemoryBytes > 0 && v2HasController(h.Mount, "memory") {
 				files["memory.max"] = strconv.FormatInt(lim.MemoryBytes, 10)
 			}
-			if lim.CPUs > 0 {
+			if lim.CPUs > 0 && v2HasController(h.Mount, "cpu") {
 				files["cpu.max"] = fmt.Sprintf("%d %d", int64(lim.CPUs*cfsPeriod), cfsPeriod)
 			}
-			if !v2HasControllers(h.Mount) {
-				continue // hybrid host: the unified tree carries no controllers
+			if len(files) == 0 {
+				continue
 			}
 			enableV2Controllers(h.Mount, cgPath)
 		case slices.Contains(h.Controllers, "memory") && lim.MemoryBytes > 0:
@@ -66,11 +68,6 @@ func Apply(cgPath string, lim Limits) error {
 		}
 	}
 	return nil
-}
-
-func v2HasControllers(mount string) bool {
-	b, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
-	return err == nil && len(b) > 1
 }
 
 // enableV2Controllers turns on the cpu and memory controllers down to

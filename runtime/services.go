@@ -139,6 +139,11 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 		return nil, fmt.Errorf("service %q: field \"volumes\": %w", svc.Name, err)
 	}
 	task, err := ctr.NewTask(cctx, e.taskIO(rec, svc))
+	if err != nil && svc.OOMScoreAdj < 0 {
+		// runc's own error says nothing of it ("can't get final child's
+		// PID from pipe"), and it is the likely cause.
+		return nil, fmt.Errorf("service %q: field \"oom_score_adj\": creating task: %d lowers the OOM score, which needs CAP_SYS_RESOURCE where containerd and runc run (this host may not grant it: use a value ≥ 0): %w", svc.Name, svc.OOMScoreAdj, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating task (check command, user, working_dir and volumes): %w", svc.Name, err)
 	}

@@ -46,6 +46,9 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	if svc.User != "" {
 		opts = append(opts, withUser(svc.User))
 	}
+	if len(svc.GroupAdd) > 0 {
+		opts = append(opts, withGroupAdd(svc.GroupAdd))
+	}
 	mounts := []specs.Mount{
 		bindMount(filepath.Join(podDir, "etc", "hosts"), "/etc/hosts", false),
 		bindMount(filepath.Join(podDir, "etc", "resolv.conf"), "/etc/resolv.conf", false),
@@ -58,14 +61,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		case "volume":
 			mounts = append(mounts, bindMount(e.volumePath(rec, m.Source), m.Target, m.ReadOnly))
 		case "tmpfs":
-			o := []string{"nosuid", "nodev", "mode=1777"}
-			if m.TmpfsSize > 0 {
-				o = append(o, fmt.Sprintf("size=%d", m.TmpfsSize))
-			}
-			if m.ReadOnly {
-				o = append(o, "ro")
-			}
-			mounts = append(mounts, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: o})
+			mounts = append(mounts, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: tmpfsOptions(m)})
 		default:
 			return nil, fmt.Errorf("service %q: mount %s: unknown type %q", svc.Name, m.Target, m.Type)
 		}
@@ -82,6 +78,11 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	if svc.PidsLimit > 0 {
 		opts = append(opts, oci.WithPidsLimit(svc.PidsLimit))
 	}
+	cpuMem, err := e.serviceCPUMemoryOpts(svc, cgroups.ContainerPath(rec.Cgroup, svc.Name))
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, cpuMem...)
 	if svc.Privileged {
 		// Every capability and no seccomp filter; docker ignores cap_add
 		// and cap_drop here too.
@@ -96,6 +97,13 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 			opts = append(opts, seccomp.WithDefaultProfile())
 		}
 	}
+	// After privileged's host devices: a device mapped to another path
+	// is added to them.
+	devices, err := serviceDeviceOpts(svc)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, devices...)
 	if svc.ReadOnly {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}

@@ -46,7 +46,6 @@ type rule struct {
 // Why ignoring a field is fine, shared by several fields.
 const (
 	whyCPUs     = "ignored: only cpus (or deploy.resources.limits.cpus) limits CPU"
-	whyMemory   = "ignored: only mem_limit (or deploy.resources.limits.memory) limits memory"
 	whySwarm    = "ignored: swarm-only setting"
 	whyWindows  = "ignored: Windows-only setting"
 	whyNotBuild = "build is not supported: build the image and set image:"
@@ -102,6 +101,20 @@ var serviceRules = map[string]rule{
 	"sysctls":      {support: partial},
 	"security_opt": {support: partial},
 
+	// The CPU and memory settings below the limits (cpumem.go), the
+	// supplementary groups, and host devices by path (devices.go; CDI
+	// names are rejected).
+	"cpu_shares":      {support: supported},
+	"cpuset":          {support: supported},
+	"cpu_period":      {support: supported},
+	"cpu_quota":       {support: supported},
+	"mem_reservation": {support: supported},
+	"memswap_limit":   {support: supported},
+	"mem_swappiness":  {support: supported},
+	"oom_score_adj":   {support: supported},
+	"group_add":       {support: supported},
+	"devices":         {support: partial},
+
 	// Partial: the value decides.
 	"build":        {support: partial, check: checkBuild},
 	"dockerfile":   {support: partial, check: checkBuild},
@@ -139,12 +152,8 @@ var serviceRules = map[string]rule{
 	"cgroup_parent":      {support: warned, why: "ignored: services run in the pod's cgroup (under the Mesos task's)"},
 	"cpu_count":          {support: warned, why: whyWindows},
 	"cpu_percent":        {support: warned, why: whyWindows},
-	"cpu_period":         {support: warned, why: whyCPUs},
-	"cpu_quota":          {support: warned, why: whyCPUs},
 	"cpu_rt_period":      {support: warned, why: whyCPUs},
 	"cpu_rt_runtime":     {support: warned, why: whyCPUs},
-	"cpu_shares":         {support: warned, why: whyCPUs},
-	"cpuset":             {support: warned, why: whyCPUs},
 	"credential_spec":    {support: warned, why: whyWindows},
 	"develop":            {support: warned, why: "ignored: compose watch is a development feature of docker compose"},
 	"domainname":         {support: warned, why: "ignored: the pod has one hostname and no domain name"},
@@ -153,11 +162,7 @@ var serviceRules = map[string]rule{
 	"isolation":          {support: warned, why: whyWindows},
 	"links":              {support: warned, why: "ignored except as depends_on: services reach each other by service name over localhost; link aliases do not resolve"},
 	"mac_address":        {support: supported},
-	"mem_reservation":    {support: warned, why: whyMemory},
-	"mem_swappiness":     {support: warned, why: whyMemory},
-	"memswap_limit":      {support: warned, why: whyMemory},
 	"oom_kill_disable":   {support: warned, why: "ignored: the kernel OOM killer stays enabled"},
-	"oom_score_adj":      {support: warned, why: "ignored: services keep compod's OOM score"},
 	"platform":           {support: warned, why: "ignored: images are pulled for the host's platform"},
 	"pull_refresh_after": {support: warned, why: "ignored: use pull_policy"},
 	"stdin_open":         {support: warned, why: "ignored: services get no stdin"},
@@ -165,10 +170,8 @@ var serviceRules = map[string]rule{
 	"umask":              {support: warned, why: "ignored: services keep the image's umask"},
 
 	// Rejected: ignoring them would change what the service does.
-	"devices":             {support: rejected, why: "devices are not supported"},
 	"device_cgroup_rules": {support: rejected, why: "device cgroup rules are not supported"},
 	"gpus":                {support: rejected, why: "GPUs are not supported"},
-	"group_add":           {support: rejected, why: "supplementary groups are not supported: the service would lack the file access it expects"},
 	"models":              {support: rejected, why: "models are not supported"},
 	"use_api_socket":      {support: rejected, why: "there is no Docker API socket: compod runs without Docker"},
 	"volume_driver":       {support: rejected, why: "volume drivers are not supported: volumes are directories of the pod"},
@@ -200,7 +203,7 @@ var serviceRules = map[string]rule{
 	"deploy.resources.limits.cpus":              {support: supported},
 	"deploy.resources.limits.memory":            {support: supported},
 	"deploy.resources.limits.pids":              {support: supported},
-	"deploy.resources.limits.devices":           {support: rejected, why: "devices are not supported"},
+	"deploy.resources.limits.devices":           {support: rejected, why: "device requests (GPUs by driver or capability) are not supported: give host devices by path in devices:"},
 	"deploy.resources.limits.generic_resources": {support: rejected, why: "generic resources are not supported"},
 }
 

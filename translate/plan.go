@@ -98,6 +98,34 @@ type ServiceSpec struct {
 	Privileged bool    `json:"privileged,omitempty"`
 	ReadOnly   bool    `json:"readOnly,omitempty"`
 	Tty        bool    `json:"tty,omitempty"`
+
+	// CPUShares is cpu_shares, the service's CPU weight against the
+	// pod's other services (cgroup v1 cpu.shares); 0 = the default, 1024.
+	CPUShares uint64 `json:"cpuShares,omitempty"`
+	// CPUSet is cpuset: the CPUs the service may run on, in the kernel's
+	// list format ("0-2,4"); "" = the pod's.
+	CPUSet string `json:"cpuset,omitempty"`
+	// CPUPeriod and CPUQuota are cpu_period and cpu_quota in µs, the CFS
+	// bound when cpus is not set (translate refuses both); 0 = unset,
+	// a quota of -1 = none.
+	CPUPeriod uint64 `json:"cpuPeriod,omitempty"`
+	CPUQuota  int64  `json:"cpuQuota,omitempty"`
+	// MemReservation is mem_reservation, the memory soft limit in bytes.
+	MemReservation int64 `json:"memReservation,omitempty"`
+	// MemSwapLimit is memswap_limit: memory plus swap in bytes, ≥
+	// MemLimit; -1 = unlimited swap; 0 = unset.
+	MemSwapLimit int64 `json:"memSwapLimit,omitempty"`
+	// MemSwappiness is mem_swappiness (0-100); nil = the kernel's.
+	MemSwappiness *uint64 `json:"memSwappiness,omitempty"`
+	// OOMScoreAdj is oom_score_adj (-1000..1000); 0 = inherited.
+	OOMScoreAdj int `json:"oomScoreAdj,omitempty"`
+	// GroupAdd are group_add's supplementary groups, names or gids: a
+	// name is looked up in the image's /etc/group when the container is
+	// created, as docker does.
+	GroupAdd []string `json:"groupAdd,omitempty"`
+	// Devices are the host devices the service gets (devices:).
+	Devices []DeviceSpec `json:"devices,omitempty"`
+
 	// Init: compose's `init: true`, a small init as PID 1 that forwards
 	// signals to the service's program and reaps zombies.
 	Init    bool     `json:"init,omitempty"`
@@ -167,6 +195,25 @@ type MountSpec struct {
 	NoCopy bool `json:"noCopy,omitempty"`
 	// TmpfsSize is the tmpfs size in bytes, 0 = default.
 	TmpfsSize int64 `json:"tmpfsSize,omitempty"`
+	// TmpfsMode is the tmpfs root's permission bits; 0 = 1777.
+	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
+	// TmpfsOptions are further tmpfs mount options, validated: uid=N,
+	// gid=N and the flags noexec, exec, nosuid, suid, nodev, dev. A flag
+	// overrides its opposite among the defaults (nosuid, nodev).
+	TmpfsOptions []string `json:"tmpfsOptions,omitempty"`
+}
+
+// DeviceSpec is one host device a service gets: the device node at
+// Target in the container and a cgroup rule that lets the service use it
+// with Permissions.
+type DeviceSpec struct {
+	// Source is the host path: a device node, or a directory whose
+	// devices are all given (at the same paths).
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Permissions are cgroup device access: some of r (read), w (write),
+	// m (mknod).
+	Permissions string `json:"permissions"`
 }
 
 // PortMapping is one published port.

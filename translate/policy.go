@@ -37,11 +37,13 @@ type Policy struct {
 	AllowedCapAdd *[]string `yaml:"allowed_cap_add,omitempty" json:"allowed_cap_add,omitempty"`
 	// AllowedDevices, AllowedSysctls and AllowedSecurityOpt are the
 	// devices, sysctls and security_opt values a service may use
-	// (policy_limits.go). compod rejects devices in every pod today, so
-	// that rule is checked for its spelling only.
+	// (policy_devices.go, policy_limits.go).
 	AllowedDevices     *[]string `yaml:"allowed_devices,omitempty" json:"allowed_devices,omitempty"`
 	AllowedSysctls     *[]string `yaml:"allowed_sysctls,omitempty" json:"allowed_sysctls,omitempty"`
 	AllowedSecurityOpt *[]string `yaml:"allowed_security_opt,omitempty" json:"allowed_security_opt,omitempty"`
+	// MinOOMScoreAdj is the lowest oom_score_adj a service may set
+	// (policy_devices.go).
+	MinOOMScoreAdj *int `yaml:"min_oom_score_adj,omitempty" json:"min_oom_score_adj,omitempty"`
 	// RunAsNonRoot true refuses services that may run as uid 0: user: must
 	// be a numeric uid other than 0 (a name, or no user: at all, is known
 	// to be non-root only at run time, from the image; see docs/policy.md).
@@ -237,6 +239,7 @@ func (p *Policy) validate() error {
 		}
 	}
 	p.validateLimitRules(bad)
+	p.validateDeviceRules(bad)
 	return errors.Join(errs...)
 }
 
@@ -262,6 +265,9 @@ func (p Policy) Overlay(o Policy) Policy {
 	setList(&p.AllowedDevices, o.AllowedDevices)
 	setList(&p.AllowedSysctls, o.AllowedSysctls)
 	setList(&p.AllowedSecurityOpt, o.AllowedSecurityOpt)
+	if o.MinOOMScoreAdj != nil {
+		p.MinOOMScoreAdj = o.MinOOMScoreAdj
+	}
 	setBool(&p.RunAsNonRoot, o.RunAsNonRoot)
 	setBool(&p.ReadOnlyRootfs, o.ReadOnlyRootfs)
 	setList(&p.Images.AllowedPrefixes, o.Images.AllowedPrefixes)
@@ -298,10 +304,12 @@ var DockerDefaultCapabilities = []string{
 // DefaultExecutorPolicy is the policy of the Mesos executor when the
 // operator configures none (and the base an operator's policy: loosens):
 // no privileged services, no host namespaces, no capabilities beyond
-// docker's default set, no devices, and bind mounts only from inside the
-// task sandbox. A tenant's pod must not be root on a shared agent.
+// docker's default set, no devices, no negative oom_score_adj, and bind
+// mounts only from inside the task sandbox. A tenant's pod must not be
+// root on a shared agent.
 func DefaultExecutorPolicy(sandbox string) Policy {
 	no := false
+	minOOM := 0
 	caps := append([]string(nil), DockerDefaultCapabilities...)
 	return Policy{
 		BindMounts:             BindMountRule{AllowedPrefixes: &[]string{}},
@@ -311,6 +319,7 @@ func DefaultExecutorPolicy(sandbox string) Policy {
 		AllowedDevices:         &[]string{},
 		AllowedSysctls:         &[]string{},
 		AllowedSecurityOpt:     &[]string{},
+		MinOOMScoreAdj:         &minOOM,
 		AlwaysAllowedBindRoots: []string{sandbox},
 	}
 }

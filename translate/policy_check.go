@@ -100,6 +100,8 @@ func Check(plan *PodPlan, p Policy) []Violation {
 		c.labels(s)
 		c.sysctls(s)
 		c.securityOpt(s)
+		c.devices(s)
+		c.oomScoreAdj(s)
 	}
 	c.podLimits()
 	c.hostNamespaces()
@@ -324,12 +326,29 @@ type limit struct {
 	max               func(Limits) (float64, bool)
 	get               func(*ServiceSpec) float64
 	format            func(float64) string
+	// fieldOf names the field that sets a service's value, when it is
+	// not always field.
+	fieldOf func(*ServiceSpec) string
+}
+
+func (k limit) fieldFor(s *ServiceSpec) string {
+	if k.fieldOf != nil {
+		return k.fieldOf(s)
+	}
+	return k.field
 }
 
 var limitKinds = []limit{
 	{rule: "cpus", field: "cpus", what: "CPU",
-		max:    func(l Limits) (float64, bool) { return deref0(l.CPUs), l.CPUs != nil },
-		get:    func(s *ServiceSpec) float64 { return s.CPUs },
+		max: func(l Limits) (float64, bool) { return deref0(l.CPUs), l.CPUs != nil },
+		// cpu_quota over cpu_period is a CPU limit too.
+		get: func(s *ServiceSpec) float64 { return s.EffectiveCPUs() },
+		fieldOf: func(s *ServiceSpec) string {
+			if s.CPUs == 0 && s.CPUQuota > 0 {
+				return "cpu_quota"
+			}
+			return "cpus"
+		},
 		format: func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) + " CPUs" }},
 	{rule: "memory", field: "mem_limit", what: "memory",
 		max: func(l Limits) (float64, bool) {
@@ -368,7 +387,7 @@ func (c *checker) serviceLimits(s *ServiceSpec) {
 		case v == 0:
 			c.deny(s.Name, k.field, "max_per_service."+k.rule, "no %s limit: set %s to at most %s", k.what, k.field, k.format(max))
 		case v > max:
-			c.deny(s.Name, k.field, "max_per_service."+k.rule, "%s exceeds the maximum of %s per service", k.format(v), k.format(max))
+			c.deny(s.Name, k.fieldFor(s), "max_per_service."+k.rule, "%s exceeds the maximum of %s per service", k.format(v), k.format(max))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -84,9 +85,10 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 				if tm.Size < 0 {
 					t.fail(s.Name, field, "tmpfs size must not be negative")
 				}
-				if tm.Mode != 0 {
-					t.warn(s.Name, field, "tmpfs mode is ignored: tmpfs mounts are mode 1777")
+				if tm.Mode > 0o7777 {
+					t.fail(s.Name, field, "tmpfs mode %o is not a file mode: use octal permission bits such as 0755", tm.Mode)
 				}
+				m.TmpfsMode = tm.Mode
 			}
 		default:
 			t.fail(s.Name, field, "volume type %q is not supported: use bind, volume or tmpfs", v.Type)
@@ -118,12 +120,26 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 					t.fail(s.Name, field, "invalid tmpfs size %q", val)
 				}
 				m.TmpfsSize = n
+			case "mode":
+				mode, err := strconv.ParseUint(val, 8, 32)
+				if err != nil || mode > 0o7777 {
+					t.fail(s.Name, field, "tmpfs mode %q is not a file mode: use octal permission bits such as 0755", val)
+				}
+				m.TmpfsMode = uint32(mode)
+			case "uid", "gid":
+				if _, err := strconv.ParseUint(val, 10, 32); err != nil {
+					t.fail(s.Name, field, "tmpfs %s %q is not a numeric id", k, val)
+					continue
+				}
+				m.TmpfsOptions = append(m.TmpfsOptions, k+"="+val)
+			case "noexec", "exec", "nosuid", "suid", "nodev", "dev":
+				m.TmpfsOptions = append(m.TmpfsOptions, k)
 			default:
 				ignored = append(ignored, o)
 			}
 		}
 		if len(ignored) > 0 {
-			t.warn(s.Name, field, "tmpfs options %s are ignored: tmpfs mounts are nosuid,nodev,mode=1777", strings.Join(ignored, ","))
+			t.warn(s.Name, field, "tmpfs options %s are ignored: compod passes size, mode, uid, gid, ro/rw, (no)exec, (no)suid and (no)dev", strings.Join(ignored, ","))
 		}
 		out = append(out, m)
 	}
