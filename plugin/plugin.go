@@ -187,5 +187,6 @@ func (r Resolver) knownLocked() string {
 		return "none built in, none in " + r.Dir
 	}
 	sort.Strings(known)
+	known = slices.Compact(known)
 	return "known: " + strings.Join(known, ", ")
 }
