@@ -32,7 +32,6 @@ func writeScript(t *testing.T, dir, name, body string) string {
 	return writeFile(t, dir, name, "#!/bin/sh\n"+body+"\n", 0o755)
 }
 
-
 func external(t *testing.T, name, body string) (*External, *bytes.Buffer) {
 	t.Helper()
 	p := writeScript(t, t.TempDir(), name, body)

@@ -23,6 +23,10 @@ const (
 	HookShutdown   = "shutdown"
 )
 
+// errCallTimeout is the cause of a hook call's own timeout, as opposed to
+// the caller's deadline (a SHUTDOWN's grace period).
+var errCallTimeout = errors.New("plugin call timed out")
+
 // Chain runs one task's plugins, in order, with a timeout per call.
 type Chain struct {
 	Plugins []Plugin
@@ -94,7 +98,7 @@ func (c Chain) call(ctx context.Context, p Plugin, hook string, plan *translate.
 		timeout = DefaultTimeout
 	}
 	log := c.logger().With("plugin", p.Name(), "hook", hook)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errCallTimeout)
 	defer cancel()
 	ctx = withLogger(ctx, log)
 	start := time.Now()
@@ -116,8 +120,11 @@ func (c Chain) call(ctx context.Context, p Plugin, hook string, plan *translate.
 		err = ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %v (set plugins.timeout in the executor config to allow longer): %w", timeout, err)
+		switch {
+		case context.Cause(ctx) == errCallTimeout:
+			err = fmt.Errorf("timed out after %v (plugins.timeout in the executor config sets the limit): %w", timeout, err)
+		case ctx.Err() != nil:
+			err = fmt.Errorf("cut short (%v): %w", context.Cause(ctx), err)
 		}
 		herr := &HookError{Plugin: p.Name(), Hook: hook, Err: err}
 		log.Error("plugin failed", "err", err, "elapsed", time.Since(start))

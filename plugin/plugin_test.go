@@ -51,7 +51,9 @@ func (r recorder) PreLaunch(_ context.Context, _ Task, p *translate.PodPlan) err
 func (r recorder) PostLaunch(context.Context, Task, *translate.PodPlan) error {
 	return r.hook(HookPostLaunch)
 }
-func (r recorder) PreKill(context.Context, Task, *translate.PodPlan) error { return r.hook(HookPreKill) }
+func (r recorder) PreKill(context.Context, Task, *translate.PodPlan) error {
+	return r.hook(HookPreKill)
+}
 func (r recorder) PostKill(context.Context, Task, *translate.PodPlan) error {
 	return r.hook(HookPostKill)
 }
