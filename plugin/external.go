@@ -82,7 +82,7 @@ func (e *External) call(ctx context.Context, hook string, t Task, plan *translat
 		return fmt.Errorf("encoding the request: %w", err)
 	}
 	cmd := exec.Command(e.Path, hook)
-	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdin = bytes.NewReader(append(in, '\n'))
 	stdout := &cappedBuffer{max: maxAnswer}
 	stderr := &lineLogger{log: log}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
