@@ -171,12 +171,15 @@ func (r Resolver) external(name string) (*External, error) {
 
 func (r Resolver) knownLocked() string {
 	known := namesLocked()
+	dirNote := ""
 	if r.Dir != "" {
-		if ents, err := os.ReadDir(r.Dir); err == nil {
-			for _, e := range ents {
-				if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-					known = append(known, e.Name())
-				}
+		ents, err := os.ReadDir(r.Dir)
+		if err != nil {
+			dirNote = fmt.Sprintf("; the plugin directory cannot be read: %v", err)
+		}
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+				known = append(known, e.Name())
 			}
 		}
 	}
@@ -184,9 +187,9 @@ func (r Resolver) knownLocked() string {
 		if r.Dir == "" {
 			return "no plugin is built into this compod and no plugin directory is configured"
 		}
-		return "none built in, none in " + r.Dir
+		return "none built in, none in " + r.Dir + dirNote
 	}
 	sort.Strings(known)
 	known = slices.Compact(known)
-	return "known: " + strings.Join(known, ", ")
+	return "known: " + strings.Join(known, ", ") + dirNote
 }

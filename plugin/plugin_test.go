@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -148,5 +149,9 @@ func TestResolve(t *testing.T) {
 		if _, err := r.Resolve([]string{order}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("order %q: error %v, want %q", order, err, want)
 		}
+	}
+	missing := Resolver{Dir: filepath.Join(dir, "missing")}
+	if _, err := missing.Resolve([]string{"ext"}); err == nil || !strings.Contains(err.Error(), "the plugin directory cannot be read") {
+		t.Errorf("a missing plugin directory: %v", err)
 	}
 }
