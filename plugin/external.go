@@ -115,6 +115,10 @@ func (e *External) call(ctx context.Context, hook string, t Task, plan *translat
 	// Whatever the plugin started and left running goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	stderr.flush()
+	if errors.Is(runErr, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		log.Warn("plugin exited but left a process holding its stdout or stderr; killed it", "after", pipeDrainMax)
+		runErr = nil
+	}
 
 	answer, err := parseAnswer(stdout)
 	if runErr != nil {

@@ -219,3 +219,23 @@ func clonePlan(t *testing.T, p *translate.PodPlan) *translate.PodPlan {
 	}
 	return &out
 }
+
+// TestExternalLeftoverChild: a plugin that answers and exits, leaving a
+// child that holds its stdout, succeeds; the child is killed.
+func TestExternalLeftoverChild(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	p, logs := external(t, "leaver", fmt.Sprintf(`sleep 1000 & echo $! > %s; echo '{}'`, pidFile))
+	if err := chainOf(p, logs, 10*time.Second).PostLaunch(context.Background(), testPlan()); err != nil {
+		t.Fatalf("error %v\n%s", err, logs)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitGone(t, pid)
+	if !strings.Contains(logs.String(), "left a process holding its stdout") {
+		t.Errorf("the leftover was not logged:\n%s", logs)
+	}
+}
