@@ -76,11 +76,11 @@ func withPluginOrder(info mesos.TaskInfo, order string) mesos.TaskInfo {
 
 // TestPluginLifecycle: a plugin named by the task label sees launch,
 // running, kill, removal and the executor's exit in that order, each at
-// the right moment; its failing PreKill is reported in the terminal
-// update and the pod is stopped and removed all the same.
+// the right moment; its failing PreKill and PostKill are reported in the
+// terminal update and the pod is stopped and removed all the same.
 func TestPluginLifecycle(t *testing.T) {
 	h := newHarness(t, nil)
-	p := &lifecyclePlugin{name: "test-lifecycle", h: h, fail: map[string]bool{plugin.HookPreKill: true}}
+	p := &lifecyclePlugin{name: "test-lifecycle", h: h, fail: map[string]bool{plugin.HookPreKill: true, plugin.HookPostKill: true}}
 	plugin.Register(p)
 	h.launch(withPluginOrder(h.taskInfo("plug.1", map[string]string{"docker-compose.yml": "services: {}"}, [2]uint64{31000, 31002}), "test-lifecycle"))
 	h.waitState("plug.1", mesos.TASK_RUNNING)
@@ -97,8 +97,8 @@ func TestPluginLifecycle(t *testing.T) {
 	if got := p.seen(); got != want {
 		t.Errorf("hooks:\n%s\nwant\n%s", got, want)
 	}
-	if msg := killed.GetMessage(); !strings.Contains(msg, `killed by the framework; plugin "test-lifecycle" pre_kill: refused by the test`) {
-		t.Errorf("TASK_KILLED message %q does not report the PreKill failure", msg)
+	if msg := killed.GetMessage(); msg != `killed by the framework; plugin "test-lifecycle" pre_kill: refused by the test; plugin "test-lifecycle" post_kill: refused by the test` {
+		t.Errorf("TASK_KILLED message %q does not report the PreKill and PostKill failures", msg)
 	}
 	if ups, stops, downs := h.eng.counts(); ups != 1 || stops != 1 || downs != 1 || h.eng.removals() != 1 {
 		t.Errorf("pod ups %d stops %d downs %d removals %d: a failing PreKill must not leave the pod behind", ups, stops, downs, h.eng.removals())
@@ -162,6 +162,36 @@ func TestPluginOutOfProcessTimeout(t *testing.T) {
 	}
 	h.kill("plug.3", nil)
 	h.waitState("plug.3", mesos.TASK_KILLED)
+	if err := h.waitExit(5 * time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// privileger makes every service privileged at PreLaunch.
+type privileger struct{ plugin.Base }
+
+func (privileger) Name() string { return "test-privileger" }
+func (privileger) PreLaunch(_ context.Context, _ plugin.Task, plan *translate.PodPlan) error {
+	for i := range plan.Services {
+		plan.Services[i].Privileged = true
+	}
+	return nil
+}
+
+// TestPluginCannotBypassPolicy: the policy judges the plan the plugins
+// leave, so a plugin that makes a service privileged gets the pod refused
+// under the executor's default policy.
+func TestPluginCannotBypassPolicy(t *testing.T) {
+	plugin.Register(privileger{})
+	h := newHarness(t, func(o *Options) { o.PluginOrder = []string{"test-privileger"} })
+	h.launch(h.taskInfo("plug.4", map[string]string{"docker-compose.yml": "services: {}"}, [2]uint64{31000, 31002}))
+	st := h.waitState("plug.4", mesos.TASK_FAILED)
+	if !strings.Contains(st.GetMessage(), "privileged services are not allowed") || st.GetReason() != mesos.REASON_TASK_INVALID {
+		t.Errorf("TASK_FAILED %v %q: want the policy's refusal", st.GetReason(), st.GetMessage())
+	}
+	if ups, _, _ := h.eng.counts(); ups != 0 {
+		t.Errorf("the pod was launched")
+	}
 	if err := h.waitExit(5 * time.Second); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
