@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,14 @@ type FileConfig struct {
 	// PluginOrder is the default order of the launch-time plugins (the
 	// task label `pluginorder` overrides it).
 	PluginOrder []string `yaml:"plugin_order" json:"plugin_order"`
+	// Plugins configures the out-of-process plugins (docs/plugins.md).
+	Plugins struct {
+		// Dir holds them: the executable <dir>/<name> is the plugin
+		// <name> of plugin_order.
+		Dir string `yaml:"dir" json:"dir"`
+		// Timeout bounds each hook call of each plugin (default 10s).
+		Timeout Duration `yaml:"timeout" json:"timeout"`
+	} `yaml:"plugins" json:"plugins"`
 	// LaunchTimeout bounds the launch (images, sandbox, every start);
 	// zero means no bound.
 	LaunchTimeout Duration `yaml:"launch_timeout" json:"launch_timeout"`
@@ -191,6 +200,12 @@ func ParseFile(data []byte) (FileConfig, error) {
 	case "", "missing", "always", "never":
 	default:
 		return FileConfig{}, fmt.Errorf("pull %q: want missing, always or never", fc.Pull)
+	}
+	if fc.Plugins.Dir != "" && !filepath.IsAbs(fc.Plugins.Dir) {
+		return FileConfig{}, fmt.Errorf("plugins.dir %q: want an absolute path", fc.Plugins.Dir)
+	}
+	if fc.Plugins.Timeout < 0 {
+		return FileConfig{}, fmt.Errorf("plugins.timeout %v: want a positive duration", time.Duration(fc.Plugins.Timeout))
 	}
 	switch strings.ToLower(fc.LogLevel) {
 	case "", "debug", "info", "warn", "error":

@@ -93,6 +93,9 @@ cni:
   bin_dirs: [/opt/cni/bin, /usr/lib/cni]
 unhealthy_policy: report
 plugin_order: [general, secrets]
+plugins:
+  dir: /etc/compod/plugins
+  timeout: 20secs
 launch_timeout: 5mins
 terminal_ack_timeout: 30s
 pull: never
@@ -103,7 +106,8 @@ pull: never
 	if fc.Containerd.Address != "/run/c.sock" || fc.Containerd.Namespace != "mesos" || fc.StateDir != "/var/lib/compod" ||
 		fc.CNI.ConfDir != "/etc/cni/net.d" || !reflect.DeepEqual(fc.CNI.BinDirs, []string{"/opt/cni/bin", "/usr/lib/cni"}) ||
 		fc.UnhealthyPolicy != "report" || !reflect.DeepEqual(fc.PluginOrder, []string{"general", "secrets"}) ||
-		time.Duration(fc.LaunchTimeout) != 5*time.Minute || time.Duration(fc.TerminalAckTimeout) != 30*time.Second || fc.Pull != "never" {
+		time.Duration(fc.LaunchTimeout) != 5*time.Minute || time.Duration(fc.TerminalAckTimeout) != 30*time.Second || fc.Pull != "never" ||
+		fc.Plugins.Dir != "/etc/compod/plugins" || time.Duration(fc.Plugins.Timeout) != 20*time.Second {
 		t.Fatalf("got %+v", fc)
 	}
 }
@@ -126,6 +130,9 @@ func TestParseFileErrors(t *testing.T) {
 		"pull: sometimes\n":                                   "pull",
 		"cni: {bin_dir: /x}\n":                                "bin_dir",
 		"log_level: loud\n":                                   "log_level",
+		"plugins: {dir: plugins}\n":                           "plugins.dir",
+		"plugins: {timeout: -1s}\n":                           "-1s",
+		"plugins: {directory: /x}\n":                          "directory",
 		"{\"state_dir\": [1, 2]}":                             "line 1",
 		"containerd:\n  adress: /x\n":                         "adress",
 		"policy:\n  allow_privilegd: true\n":                  "allow_privilegd",

@@ -35,12 +35,10 @@ type LoadRequest struct {
 	Project string
 	// WorkingDir is the sandbox: relative paths in the files resolve there.
 	WorkingDir string
-	// PluginOrder is the order of the launch-time plugins (nil: default).
-	PluginOrder []string
 }
 
 // Loader turns compose files into a pod plan (translate.Load, wired by the
-// command).
+// command). The executor runs the plugins on the plan it returns.
 type Loader func(ctx context.Context, req LoadRequest) (*translate.PodPlan, error)
 
 // Options configure an executor.
@@ -62,6 +60,12 @@ type Options struct {
 	// PluginOrder is the default plugin order (the task label
 	// `pluginorder` overrides it).
 	PluginOrder []string
+	// PluginDir holds the operator's out-of-process plugins (config
+	// plugins.dir); "" means built-in plugins only.
+	PluginDir string
+	// PluginTimeout bounds each call of a plugin hook (config
+	// plugins.timeout); zero means plugin.DefaultTimeout.
+	PluginTimeout time.Duration
 	// Policy is the operator's admission policy (the config file's
 	// policy:), laid over translate.DefaultExecutorPolicy; nil means the
 	// default alone. Every pod is judged after the plugins' PreLaunch and
@@ -137,6 +141,7 @@ func (x *Executor) Run(ctx context.Context) error {
 	err := x.connectLoop(ctx)
 	close(x.offline) // no acknowledgement can arrive any more
 	x.finish(err)
+	x.shutdownPlugins()
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/continuity"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/compod/compod/plugin"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
@@ -199,7 +200,12 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	if _, v, ok := taskLabel(t.info, LabelPluginOrder, LabelPlugins); ok {
 		order = splitList(v)
 	}
-	plan, err := x.o.Load(context.Background(), LoadRequest{Files: files, Project: t.pod, WorkingDir: sandbox, PluginOrder: order})
+	// Resolved first: an unknown plugin fails the task before any work.
+	plugins, err := plugin.Resolver{Dir: x.o.PluginDir}.Resolve(order)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := x.o.Load(context.Background(), LoadRequest{Files: files, Project: t.pod, WorkingDir: sandbox})
 	if err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
@@ -207,6 +213,14 @@ func (t *task) prepare() (*translate.PodPlan, error) {
 	for _, w := range plan.Warnings {
 		t.log.Warn("compose", "warning", w)
 	}
+	chain := plugin.Chain{Plugins: plugins, Task: t.pluginTask(), Timeout: x.o.PluginTimeout, Log: t.log}
+	if err := chain.PreLaunch(context.Background(), plan); err != nil {
+		return nil, err
+	}
+	// The later hooks run only for a task whose PreLaunch hooks all ran.
+	t.mu.Lock()
+	t.plugins = chain
+	t.mu.Unlock()
 	// After the plugins (they may change the plan: the policy judges what
 	// will run), before anything is created. Check also pins the bind
 	// sources to the paths it judged.

@@ -14,6 +14,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/compod/compod/plugin"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
@@ -48,6 +49,8 @@ type task struct {
 	killReq  *killRequest
 	terminal bool
 	plan     *translate.PodPlan
+	// plugins are the task's plugins, set once their PreLaunch ran.
+	plugins plugin.Chain
 	// overrides are the task's own settings (labels compod.pull, ...).
 	overrides TaskOverrides
 	// labels and netinfo go on every TASK_RUNNING.
@@ -285,7 +288,9 @@ func (t *task) run() {
 		t.stopAndEnd(runtime.DownOptions{}, mesos.TASK_FAILED, mesos.REASON_COMMAND_EXECUTOR_FAILED.Enum(), "watching pod "+t.pod+": "+err.Error(), nil)
 		return
 	}
-	t.send(mesos.TASK_RUNNING, nil, runningMessage(t.pod, rec, plan), nil)
+	running := runningMessage(t.pod, rec, plan)
+	t.send(mesos.TASK_RUNNING, nil, running, nil)
+	t.postLaunch(running)
 
 	var healthy *bool
 	for {
@@ -391,6 +396,11 @@ func scalar(rs []mesos.Resource, name string) float64 {
 func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string, labels []mesos.Label, opts ...statusOpt) {
 	eng := t.x.o.Engine
 	start := time.Now()
+	// A failing PreKill is reported; the pod is stopped all the same.
+	if err := t.preKill(stop.Deadline); err != nil {
+		msg += "; " + err.Error()
+	}
+	_, _, withPlugins := t.pluginChain()
 	if err := eng.Stop(context.Background(), t.pod, stop); err != nil && !errors.Is(err, runtime.ErrPodNotFound) {
 		t.log.Warn("stopping pod", "err", err)
 	}
@@ -399,7 +409,12 @@ func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reaso
 	defer cancel()
 	zero := time.Duration(0)
 	released := false
+	// With plugins the terminal update waits for PostKill, which runs once
+	// the pod is removed, so that its failure is reported.
 	err := eng.Down(ctx, t.pod, runtime.DownOptions{Timeout: &zero, Released: func() {
+		if withPlugins {
+			return
+		}
 		released = true
 		t.log.Info("pod's IP and host ports released", "elapsed", time.Since(start))
 		t.end(state, reason, msg, labels, opts...)
@@ -411,6 +426,9 @@ func (t *task) stopAndEnd(stop runtime.DownOptions, state mesos.TaskState, reaso
 		}
 	}
 	t.log.Info("pod removed", "elapsed", time.Since(start))
+	if err := t.postKill(); err != nil {
+		msg += "; " + err.Error()
+	}
 	if !released {
 		t.end(state, reason, msg, labels, opts...)
 	}

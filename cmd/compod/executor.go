@@ -14,7 +14,6 @@ import (
 
 	"github.com/compod/compod/cgroups"
 	"github.com/compod/compod/executor"
-	"github.com/compod/compod/plugin"
 	"github.com/compod/compod/runtime"
 	"github.com/compod/compod/translate"
 )
@@ -119,6 +118,8 @@ func runExecutor(ctx context.Context, g *globals, configPath string) error {
 		CgroupParent:       parent,
 		Pull:               fc.Pull,
 		PluginOrder:        fc.PluginOrder,
+		PluginDir:          fc.Plugins.Dir,
+		PluginTimeout:      time.Duration(fc.Plugins.Timeout),
 		Policy:             fc.Policy,
 		LaunchTimeout:      time.Duration(fc.LaunchTimeout),
 		TerminalAckTimeout: time.Duration(fc.TerminalAckTimeout),
@@ -177,19 +178,8 @@ func applyExecutorConfig(g *globals, fc executor.FileConfig) {
 	set("log-level", &g.logLevel, strings.ToLower(fc.LogLevel))
 }
 
-// loadPlan is the executor's compose loader: translate.Load.
+// loadPlan is the executor's compose loader: translate.Load (the executor
+// runs the plugins on the plan).
 func loadPlan(ctx context.Context, req executor.LoadRequest) (*translate.PodPlan, error) {
-	// Resolve first: an unknown plugin fails the task before any work.
-	plugins, err := plugin.Resolve(req.PluginOrder)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := translate.Load(ctx, translate.LoadOptions{Files: req.Files, ProjectName: req.Project, WorkingDir: req.WorkingDir})
-	if err != nil {
-		return nil, err
-	}
-	if err := plugin.PreLaunch(ctx, plugins, plan); err != nil {
-		return nil, err
-	}
-	return plan, nil
+	return translate.Load(ctx, translate.LoadOptions{Files: req.Files, ProjectName: req.Project, WorkingDir: req.WorkingDir})
 }

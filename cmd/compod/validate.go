@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/compod/compod/plugin"
 	"github.com/compod/compod/translate"
 )
 
@@ -32,9 +35,16 @@ type problem struct {
 	Message string `json:"message"`
 }
 
+// validatePlugins are validate's plugin flags: the PreLaunch hooks run on
+// the plan before the policy judges it, as under the executor.
+type validatePlugins struct {
+	order, dir string
+}
+
 func newValidateCommand() *cobra.Command {
 	var o upOptions
 	var format string
+	var plugins validatePlugins
 	cmd := &cobra.Command{
 		Use:   "validate [flags]",
 		Short: "Check compose files (and an admission policy) without running anything",
@@ -42,26 +52,39 @@ func newValidateCommand() *cobra.Command {
 by the admission policy when one is given (--policy, env COMPOD_POLICY),
 without touching containerd, the network or the host. Every problem is
 listed, with file, service and field. Exit 0 when up would admit the pod,
-1 when not.`,
+1 when not.
+
+--plugins runs the PreLaunch hooks of the named plugins first, as the Mesos
+executor does before its policy: the built-in ones, and the executables of
+--plugin-dir (out-of-process plugins run only when a directory is given).
+They see no Mesos ids (docs/plugins.md).`,
 		Example: `  compod validate -f compose.yaml --policy /etc/compod/policy.yaml
-  compod validate --format json`,
+  compod validate --format json
+  compod validate --plugins general,check-images --plugin-dir /etc/compod/plugins`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
 				return usagef("--format %q: want text or json", format)
 			}
-			return runValidate(cmd.Context(), o, format)
+			return runValidate(cmd.Context(), o, plugins, format)
 		},
 	}
 	f := cmd.Flags()
 	o.composeFlags.add(f)
 	f.StringVar(&o.policy, "policy", envOr("COMPOD_POLICY", ""), "admission policy file (docs/policy.md; env COMPOD_POLICY)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.StringVar(&plugins.order, "plugins", envOr("COMPOD_PLUGINS", ""), "plugins whose PreLaunch hook runs before the policy, comma-separated (env COMPOD_PLUGINS)")
+	f.StringVar(&plugins.dir, "plugin-dir", envOr("COMPOD_PLUGIN_DIR", ""), "directory of out-of-process plugins (env COMPOD_PLUGIN_DIR)")
 	return cmd
 }
 
-func runValidate(ctx context.Context, o upOptions, format string) error {
+func runValidate(ctx context.Context, o upOptions, po validatePlugins, format string) error {
 	lopts, err := o.loadOptions()
+	if err != nil {
+		return err
+	}
+	// An unknown plugin is a broken command line, not a verdict on the pod.
+	plugins, err := plugin.Resolver{Dir: po.dir}.Resolve(strings.Split(po.order, ","))
 	if err != nil {
 		return err
 	}
@@ -75,12 +98,19 @@ func runValidate(ctx context.Context, o upOptions, format string) error {
 		policy = &p
 	}
 	plan, err := translate.Load(ctx, lopts)
-	if err != nil {
+	switch {
+	case err != nil:
 		rep.Errors = problems(err)
-	} else {
+	default:
 		rep.Pod = plan.Name
 		rep.Warnings = append(rep.Warnings, plan.Warnings...)
-		if policy != nil {
+		// Their stderr and failures go to stderr, as log lines; a
+		// failure is the verdict (the executor fails the task there).
+		chain := plugin.Chain{Plugins: plugins, Task: plugin.Task{Pod: plan.Name},
+			Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		if err := chain.PreLaunch(ctx, plan); err != nil {
+			rep.Errors = problems(err)
+		} else if policy != nil {
 			rep.Violations = append(rep.Violations, translate.Check(plan, *policy)...)
 		}
 	}

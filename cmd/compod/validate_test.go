@@ -18,6 +18,7 @@ func TestValidateGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	compose, broken, policy := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "broken.yaml"), filepath.Join(dir, "policy.yaml")
+	examplePlugins := filepath.Join(testenv.ModuleRoot(t), "examples", "plugins")
 	for _, tt := range []struct {
 		golden   string
 		args     []string
@@ -28,6 +29,10 @@ func TestValidateGolden(t *testing.T) {
 		{"policy.json", []string{"validate", "-f", compose, "--policy", policy, "--format", "json"}, 1},
 		{"broken.txt", []string{"validate", "-f", broken}, 1},
 		{"broken.json", []string{"validate", "-f", broken, "--format", "json"}, 1},
+		// The plugins' PreLaunch comes before the policy: the denying
+		// plugin's verdict is the answer.
+		{"plugin-deny.txt", []string{"validate", "-f", compose, "--policy", policy, "--plugins", "general,deny-privileged", "--plugin-dir", examplePlugins}, 1},
+		{"plugin-deny.json", []string{"validate", "-f", compose, "--plugins", "general,deny-privileged", "--plugin-dir", examplePlugins, "--format", "json"}, 1},
 	} {
 		t.Run(tt.golden, func(t *testing.T) {
 			out, stderr, code := runBinary(t, bin, tt.args...)
@@ -54,5 +59,9 @@ func TestValidateGolden(t *testing.T) {
 	os.WriteFile(bad, []byte("allow_privilegd: true\n"), 0o644)
 	if _, stderr, code := runBinary(t, bin, "validate", "-f", compose, "--policy", bad); code != 1 || !strings.Contains(stderr, bad) {
 		t.Errorf("broken policy: exit %d, stderr %q; want 1 and the file named", code, stderr)
+	}
+	// Out-of-process plugins run only from a directory given.
+	if _, stderr, code := runBinary(t, bin, "validate", "-f", compose, "--plugins", "deny-privileged"); code != 1 || !strings.Contains(stderr, `unknown plugin "deny-privileged"`) {
+		t.Errorf("plugin without --plugin-dir: exit %d, stderr %q", code, stderr)
 	}
 }
