@@ -189,6 +189,9 @@ func (x *fileIndex) wrapComposeError(err error) error {
 	if rest, ok := strings.CutPrefix(msg, "decoding failed due to the following error(s):"); ok {
 		msg = strings.TrimSpace(rest)
 	}
+	if unknown := unknownKeys(file, msg, err); unknown != nil {
+		return unknown
+	}
 	bad, isInterpolation := badInterpolation(msg)
 	service, field, msg := x.fieldInMessage(msg)
 	if isInterpolation {
@@ -219,6 +222,36 @@ func (x *fileIndex) wrapComposeError(err error) error {
 		file = x.allFiles()
 	}
 	return &Error{File: file, Service: service, Field: field, Msg: msg, Err: err}
+}
+
+// additionalPropsRe matches the schema's message for keys it does not know:
+// "[path ]additional properties 'a', 'b' not allowed".
+var additionalPropsRe = regexp.MustCompile(`^(\S*)\s*additional propert(?:y|ies) ((?:'[^']*'(?:, )?)+) not allowed$`)
+
+// topLevelKeys are the keys a compose file may have at its top level.
+const topLevelKeys = "services, networks, volumes, secrets, configs, include, name, version, x-*"
+
+// unknownKeys turns the schema's complaint about unknown keys outside the
+// services (whose fields fieldInMessage handles) into one error per key,
+// each naming it: a misspelt top-level key ("servics") is then found at once.
+func unknownKeys(file, msg string, err error) error {
+	m := additionalPropsRe.FindStringSubmatch(msg)
+	if m == nil || strings.HasPrefix(m[1], "services.") || strings.HasPrefix(m[1], "'services[") {
+		return nil
+	}
+	var errs []error
+	for _, k := range strings.Split(m[2], ", ") {
+		k = strings.Trim(k, "'")
+		if m[1] == "" {
+			errs = append(errs, &Error{File: file, Field: k, Msg: "unknown top-level key: it is not in the compose specification (top-level keys: " + topLevelKeys + ")", Err: err})
+			continue
+		}
+		errs = append(errs, &Error{File: file, Field: indexPath(m[1]) + "." + k, Msg: "unknown key: it is not in the compose specification", Err: err})
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
 
 // badInterpolation returns the value compose-go could not interpolate,
@@ -407,9 +440,9 @@ func findScalarFunc(node *yaml.Node, path string, match func(string) bool) (stri
 	return "", "", false
 }
 
-// Problems flattens what Load returns (errors.Join trees) into its single
-// problems, in order: each an *Error naming file, service and field, or
-// (rarely) a plain error such as the summary of problems past the cap.
+// Problems flattens what Load returns (a *Refusal, errors.Join trees) into
+// its single problems, in order: each an *Error naming file, service and
+// field, or (rarely) a plain error.
 func Problems(err error) []error {
 	var out []error
 	var walk func(error)

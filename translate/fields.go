@@ -101,6 +101,10 @@ var serviceRules = map[string]rule{
 	"shm_size":     {support: partial},
 	"sysctls":      {support: partial},
 	"security_opt": {support: partial},
+	// volumesfrom.go, hooks.go
+	"volumes_from": {support: supported},
+	"post_start":   {support: supported},
+	"pre_stop":     {support: supported},
 
 	// Partial: the value decides.
 	"build":        {support: partial, check: checkBuild},
@@ -118,7 +122,7 @@ var serviceRules = map[string]rule{
 	"log_driver":  {support: partial},
 	"log_opt":     {support: partial},
 	"init":        {support: supported}, // compod-init as PID 1 (runtime/spec.go)
-	"pid":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("pid", s.Pid) }},
+	"pid":         {support: partial},   // pidns.go
 	"ipc":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("ipc", s.Ipc) }},
 	"uts":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("uts", s.Uts) }},
 	"cgroup":      {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("cgroup", s.Cgroup) }},
@@ -172,11 +176,8 @@ var serviceRules = map[string]rule{
 	"models":              {support: rejected, why: "models are not supported"},
 	"use_api_socket":      {support: rejected, why: "there is no Docker API socket: compod runs without Docker"},
 	"volume_driver":       {support: rejected, why: "volume drivers are not supported: volumes are directories of the pod"},
-	"volumes_from":        {support: rejected, why: "volumes_from is not supported: declare a named volume and mount it in both services"},
 	"provider":            {support: rejected, why: "provider services are not supported"},
-	"pre_start":           {support: rejected, why: "lifecycle hooks are not supported"},
-	"post_start":          {support: rejected, why: "lifecycle hooks are not supported"},
-	"pre_stop":            {support: rejected, why: "lifecycle hooks are not supported"},
+	"pre_start":           {support: rejected, why: "pre_start hooks (init containers) are not supported: run the step as a service with restart: \"no\" and depend on it with condition: service_completed_successfully"},
 
 	// deploy: only the limits matter to a pod on one host.
 	"deploy.mode": {support: partial, check: func(s *types.ServiceConfig) (string, string) {

@@ -100,6 +100,8 @@ func Check(plan *PodPlan, p Policy) []Violation {
 		c.labels(s)
 		c.sysctls(s)
 		c.securityOpt(s)
+		c.hooks(s)
+		c.hostPID(s)
 	}
 	c.podLimits()
 	c.hostNamespaces()

@@ -81,6 +81,8 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	t.resources(s, spec)
 	t.limits(s, spec)
 	spec.Healthcheck = t.healthcheck(name, s.HealthCheck)
+	spec.PostStart = t.hooks(s, "post_start", s.PostStart)
+	spec.PreStop = t.hooks(s, "pre_stop", s.PreStop)
 	spec.Mounts = t.mounts(s)
 	spec.FileMounts = t.fileMounts(s, spec.Mounts)
 	spec.Ports = t.ports(s)

@@ -77,6 +77,7 @@ func runValidate(ctx context.Context, o upOptions, format string) error {
 	plan, err := translate.Load(ctx, lopts)
 	if err != nil {
 		rep.Errors = problems(err)
+		rep.Warnings = append(rep.Warnings, translate.LoadWarnings(err)...)
 	} else {
 		rep.Pod = plan.Name
 		rep.Warnings = append(rep.Warnings, plan.Warnings...)
