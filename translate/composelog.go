@@ -112,8 +112,8 @@ func (x *fileIndex) locateVariable(name string) (file, service, field string) {
 
 // allFiles names every compose file, for a problem of the whole project.
 func (x *fileIndex) allFiles() string {
-	names := make([]string, len(x.files))
-	for i, f := range x.files {
+	names := make([]string, len(x.given))
+	for i, f := range x.given {
 		names[i] = x.display(f)
 	}
 	return strings.Join(names, ", ")

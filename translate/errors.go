@@ -58,7 +58,11 @@ func location(file, service, field string) string {
 // this cheap second read of each file is how an error finds its file.
 type fileIndex struct {
 	workingDir string
-	files      []string // absolute, in merge order
+	// given are the compose files Load was given (absolute, in order);
+	// files are those and the files they include (each included file
+	// before the file that includes it, as compose-go merges them): what
+	// services, topLevel and messages are about.
+	given, files []string
 	// logged is what compose-go logged while loading (composelog.go).
 	logged []string
 	// services[i][name][key] is the value of key of service name in
@@ -69,30 +73,86 @@ type fileIndex struct {
 }
 
 func newFileIndex(workingDir string, files []string) *fileIndex {
-	idx := &fileIndex{workingDir: workingDir, files: files}
-	for _, f := range files {
-		svcs, top := scanFile(f)
+	idx := &fileIndex{workingDir: workingDir, given: files}
+	seen := map[string]bool{}
+	var add func(f string)
+	add = func(f string) {
+		if seen[f] {
+			return
+		}
+		seen[f] = true
+		svcs, top, includes := scanFile(f)
+		for _, inc := range includes {
+			add(inc)
+		}
+		idx.files = append(idx.files, f)
 		idx.services = append(idx.services, svcs)
 		idx.topLevel = append(idx.topLevel, top)
 	}
+	for _, f := range files {
+		add(f)
+	}
 	return idx
+}
+
+// includedFiles lists the files an include: node names (a path, or a
+// mapping whose path is one or a list), absolute: relative ones are
+// relative to the including file's directory.
+func includedFiles(from string, n *yaml.Node) []string {
+	var out []string
+	addPath := func(p *yaml.Node) {
+		if p.Kind != yaml.ScalarNode || p.Value == "" {
+			return
+		}
+		path := p.Value
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(from), path)
+		}
+		out = append(out, path)
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, item := range n.Content {
+		switch item.Kind {
+		case yaml.ScalarNode:
+			addPath(item)
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				if item.Content[i].Value != "path" {
+					continue
+				}
+				if v := item.Content[i+1]; v.Kind == yaml.SequenceNode {
+					for _, p := range v.Content {
+						addPath(p)
+					}
+				} else {
+					addPath(v)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // scanFile reads the services (and their raw fields) of one compose file.
 // Errors are ignored: compose-go reports unreadable or invalid files
 // itself, better.
-func scanFile(path string) (map[string]map[string]*yaml.Node, map[string]bool) {
-	svcs, top := map[string]map[string]*yaml.Node{}, map[string]bool{}
+func scanFile(path string) (svcs map[string]map[string]*yaml.Node, top map[string]bool, includes []string) {
+	svcs, top = map[string]map[string]*yaml.Node{}, map[string]bool{}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return svcs, top
+		return svcs, top, nil
 	}
 	var doc map[string]yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil {
-		return svcs, top
+		return svcs, top, nil
 	}
 	for k, v := range doc {
 		top[k] = true
+		if k == "include" {
+			includes = includedFiles(path, &v)
+		}
 		if k != "services" || v.Kind != yaml.MappingNode {
 			continue
 		}
@@ -106,7 +166,7 @@ func scanFile(path string) (map[string]map[string]*yaml.Node, map[string]bool) {
 			svcs[v.Content[i].Value] = keys
 		}
 	}
-	return svcs, top
+	return svcs, top, includes
 }
 
 // fileFor picks the file to blame: the last file that sets the field of

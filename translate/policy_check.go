@@ -130,8 +130,8 @@ func (c *checker) file(service, field string) string {
 		return ""
 	}
 	if service == "" && field == "" {
-		names := make([]string, len(c.idx.files))
-		for i, f := range c.idx.files {
+		names := make([]string, len(c.idx.given))
+		for i, f := range c.idx.given {
 			names[i] = c.idx.display(f)
 		}
 		return strings.Join(names, ", ")

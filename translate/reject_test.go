@@ -165,6 +165,8 @@ func TestRejections(t *testing.T) {
 			file: "compose.yaml", field: "servics", msg: "unknown top-level key"},
 		{name: "unknown key of a network", files: map[string]string{"compose.yaml": svc + "networks:\n  front:\n    colour: blue\n"},
 			file: "compose.yaml", field: "networks.front.colour", msg: "unknown key"},
+		{name: "error in an included file", files: map[string]string{"compose.yaml": "include: [sub/extra.yaml]\n" + svc, "sub/extra.yaml": "services:\n  api:\n    image: api\n    stop_signal: NOPE\n"},
+			file: "sub/extra.yaml", service: "api", field: "stop_signal", msg: "unknown signal"},
 		{name: "variable that empties a field", files: map[string]string{"compose.yaml": "services:\n  web:\n    image: ${IMAGE}\n"},
 			file: "compose.yaml", service: "web", field: "image", msg: "image is required (variable IMAGE is not set: it was replaced by an empty string)"},
 		{name: "scale", files: map[string]string{"compose.yaml": svc + "    scale: 2\n"},

@@ -51,7 +51,7 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 	t.pidNamespaces(specs, names, t.podExtension())
 	plan := &PodPlan{
 		Name:       p.Name,
-		Files:      idx.files,
+		Files:      idx.given,
 		WorkingDir: p.WorkingDir,
 	}
 	t.podWide(plan, names)

@@ -77,6 +77,7 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 			t.fail(s.Name, field, "volume type %q is not supported: use bind, volume or tmpfs", v.Type)
 			continue
 		}
+		t.warnMountIdioms(s.Name, field, v)
 		if v.Consistency != "" {
 			t.warn(s.Name, field, "consistency is ignored (it matters only on macOS)")
 		}
