@@ -261,3 +261,40 @@ services:
 		t.Errorf("reader exited %d with %q, want the writer's data, read-only", codes["reader"], out)
 	}
 }
+
+// A service in another's PID namespace dies with that service's process
+// (the namespace's init); when the restart policy restarts both, it joins
+// the new namespace, not the dead one.
+func TestPIDNamespaceRejoinedAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	pod := "hooks-pid-restart"
+	look := `for i in $(seq 100); do ps | grep -q "[s]leep 2$" && echo seen && exec sleep 999; sleep 0.1; done; echo not-seen; exec sleep 999`
+	plan := h.compose(pod, fmt.Sprintf(`
+services:
+  app:
+    image: %[1]s
+    restart: on-failure
+    command: ["sh", "-c", "sleep 2; exit 3"]
+  debug:
+    image: %[1]s
+    restart: always
+    pid: service:app
+    command: ["sh", "-c", %[2]q]
+`, testenv.BusyboxRef, look), nil)
+	h.up(plan)
+	defer h.down(pod)
+	waitFor(t, 60*time.Second, "debug to see app's process after two restarts", func() (bool, string) {
+		out := h.logsOf(pod, "debug")
+		return strings.Count(out, "seen") >= 3, out
+	})
+	if out := h.logsOf(pod, "debug"); strings.Contains(out, "not-seen") {
+		t.Errorf("debug did not see app's processes after a restart:\n%s", out)
+	}
+	st, err := h.eng.Status(h.ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State == runtime.PhaseFailed {
+		t.Errorf("pod failed: %+v", st)
+	}
+}

@@ -383,7 +383,7 @@ func (s *supervisor) restart(ctx context.Context, a podstate.RestartService) {
 		fail(fmt.Errorf("pod is stopping"))
 		return
 	}
-	if err := s.e.rejoinPIDNamespace(ctx, s.rec, spec, ctr); err != nil {
+	if err := s.rejoinPIDNamespace(ctx, spec, ctr); err != nil {
 		fail(err)
 		return
 	}

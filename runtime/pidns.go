@@ -9,6 +9,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/compod/compod/runtime/podstate"
 	"github.com/compod/compod/translate"
 )
 
@@ -58,6 +59,47 @@ func (e *Engine) servicePID(ctx context.Context, pod, service string) (uint32, e
 		return 0, fmt.Errorf("it has no task: %w", err)
 	}
 	return task.Pid(), nil
+}
+
+// rejoinPIDNamespace is, for a restart of a service that joins another
+// service's PID namespace, e.rejoinPIDNamespace once that service runs
+// again: it was killed with that service's process (the namespace's init)
+// and that service is being restarted too, or has exited for good, which
+// the restart then fails with.
+func (s *supervisor) rejoinPIDNamespace(ctx context.Context, svc *translate.ServiceSpec, ctr client.Container) error {
+	owner, ok := strings.CutPrefix(svc.PID, "service:")
+	if !ok {
+		return nil
+	}
+	if err := s.waitRunning(ctx, owner); err != nil {
+		return fmt.Errorf("service %q: field \"pid\": the service %q whose PID namespace it joins: %w", svc.Name, owner, err)
+	}
+	return s.e.rejoinPIDNamespace(ctx, s.rec, svc, ctr)
+}
+
+// waitRunning blocks until svc has a running task that is not being
+// replaced; it fails when svc has exited and will not be restarted.
+func (s *supervisor) waitRunning(ctx context.Context, svc string) error {
+	for {
+		s.mu.Lock()
+		var st podstate.Service
+		if p := s.state.Service(svc); p != nil {
+			st = *p
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		switch {
+		case st.Task == podstate.StatusRunning && !st.Restarting:
+			return nil
+		case st.Task == podstate.StatusExited && !st.Restarting:
+			return fmt.Errorf("it exited with code %d and is not restarted", st.ExitCode)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 }
 
 // rejoinPIDNamespace points the container of a service that joins another
