@@ -377,5 +377,5 @@ func checkNamespace(field, mode string) (string, string) {
 	if mode == "host" {
 		return "", fmt.Sprintf("%s: host is not supported: services of a pod never share the host's namespaces", field)
 	}
-	return "ignored: services of a pod share the pod's network, IPC and UTS namespaces and have their own PID namespace", ""
+	return "ignored: services of a pod share the pod's network, IPC and UTS namespaces", ""
 }
