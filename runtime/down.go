@@ -318,6 +318,8 @@ func (e *Engine) stopService(ctx context.Context, pod string, svc *translate.Ser
 		grace = max(min(grace, time.Until(opts.Deadline)), 0)
 	}
 	start := time.Now()
+	// The pre_stop hooks and the stop signal share the grace period.
+	grace = e.runPreStop(ctx, pod, ctr, svc, grace)
 	if err := signalAndWait(ctx, ctr, sig, grace); err != nil {
 		return fmt.Errorf("service %q: %w", svc.Name, err)
 	}

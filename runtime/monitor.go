@@ -383,6 +383,10 @@ func (s *supervisor) restart(ctx context.Context, a podstate.RestartService) {
 		fail(fmt.Errorf("pod is stopping"))
 		return
 	}
+	if err := s.rejoinPIDNamespace(ctx, spec, ctr); err != nil {
+		fail(err)
+		return
+	}
 	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec, spec))
 	if err == nil {
 		err = task.Start(ctx)

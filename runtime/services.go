@@ -151,5 +151,11 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 		return nil, fmt.Errorf("service %q: starting task: %w", svc.Name, err)
 	}
 	e.log.Info("service started", "pod", pod, "service", svc.Name, "pid", task.Pid())
+	// The service counts as started (for the services that depend on
+	// it) once its post_start hooks have run; a failing one fails the
+	// launch, as it fails docker compose's start.
+	if err := e.runHooks(ctx, pod, ctr, task, svc, hookPostStart, svc.PostStart); err != nil {
+		return nil, err
+	}
 	return task, nil
 }

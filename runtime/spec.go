@@ -37,6 +37,13 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, svc.Name)),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelService: svc.Name}),
 	}
+	pidNS, err := e.withPIDNamespace(ctx, rec, svc, pausePID)
+	if err != nil {
+		return nil, err
+	}
+	if pidNS != nil {
+		opts = append(opts, pidNS)
+	}
 	if len(svc.Env) > 0 {
 		opts = append(opts, oci.WithEnv(svc.Env))
 	}

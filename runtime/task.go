@@ -60,8 +60,10 @@ func signalWithin(ctx context.Context, task client.Task, waitC <-chan client.Exi
 const killInitGrace = 2 * time.Second
 
 // killAndWait SIGKILLs a task and waits for its exit on waitC. The init
-// goes first, alone: a service has a PID namespace of its own, so the
-// kernel kills everything else in it when its init dies. Killing "all"
+// goes first, alone: a service with a PID namespace of its own (the
+// default) loses everything else in it when its init dies; one that shares
+// a namespace (pid: service:NAME, host, x-compod share_pid) gets the
+// fallback below for the rest of its processes. Killing "all"
 // (runc kill --all) freezes the container's cgroup first, and with the
 // runc of Debian 12 (1.1.5) on cgroup v1 that can fail to freeze while an
 // exec is being set up in the container (a health probe), leaving the

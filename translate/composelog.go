@@ -66,9 +66,8 @@ func (x *fileIndex) composeWarnings(msgs []string) []string {
 		case strings.Contains(m, "the attribute `version` is obsolete"):
 			// compod warns about it itself (obsoleteVersion), per file.
 		case unsetVarRe.MatchString(m):
-			name := unsetVarRe.FindStringSubmatch(m)[1]
-			file, service, field := x.locateVariable(name)
-			out = append(out, location(file, service, field)+"variable "+name+" is not set: it is replaced by an empty string (set it, or give a default: ${"+name+":-value})")
+			u := x.unsetVariable(unsetVarRe.FindStringSubmatch(m)[1])
+			out = append(out, location(u.file, u.service, u.field)+"variable "+u.name+" is not set: it is replaced by an empty string (set it, or give a default: ${"+u.name+":-value})")
 		default:
 			out = append(out, location(x.allFiles(), "", "")+m)
 		}
@@ -77,6 +76,26 @@ func (x *fileIndex) composeWarnings(msgs []string) []string {
 	// files give the same warnings.
 	sort.Strings(out)
 	return out
+}
+
+// unsetVar is a variable compose-go replaced by an empty string, and the
+// first place that uses it.
+type unsetVar struct{ name, file, service, field string }
+
+// unsetVariables lists the unset variables compose-go logged.
+func (x *fileIndex) unsetVariables(msgs []string) []unsetVar {
+	var out []unsetVar
+	for _, m := range msgs {
+		if sm := unsetVarRe.FindStringSubmatch(m); sm != nil {
+			out = append(out, x.unsetVariable(sm[1]))
+		}
+	}
+	return out
+}
+
+func (x *fileIndex) unsetVariable(name string) unsetVar {
+	file, service, field := x.locateVariable(name)
+	return unsetVar{name: name, file: file, service: service, field: field}
 }
 
 // locateVariable finds where ${name} (or $name) is used: the first
@@ -93,8 +112,8 @@ func (x *fileIndex) locateVariable(name string) (file, service, field string) {
 
 // allFiles names every compose file, for a problem of the whole project.
 func (x *fileIndex) allFiles() string {
-	names := make([]string, len(x.files))
-	for i, f := range x.files {
+	names := make([]string, len(x.given))
+	for i, f := range x.given {
 		names[i] = x.display(f)
 	}
 	return strings.Join(names, ", ")

@@ -58,7 +58,11 @@ func location(file, service, field string) string {
 // this cheap second read of each file is how an error finds its file.
 type fileIndex struct {
 	workingDir string
-	files      []string // absolute, in merge order
+	// given are the compose files Load was given (absolute, in order);
+	// files are those and the files they include (each included file
+	// before the file that includes it, as compose-go merges them): what
+	// services, topLevel and messages are about.
+	given, files []string
 	// logged is what compose-go logged while loading (composelog.go).
 	logged []string
 	// services[i][name][key] is the value of key of service name in
@@ -69,30 +73,86 @@ type fileIndex struct {
 }
 
 func newFileIndex(workingDir string, files []string) *fileIndex {
-	idx := &fileIndex{workingDir: workingDir, files: files}
-	for _, f := range files {
-		svcs, top := scanFile(f)
+	idx := &fileIndex{workingDir: workingDir, given: files}
+	seen := map[string]bool{}
+	var add func(f string)
+	add = func(f string) {
+		if seen[f] {
+			return
+		}
+		seen[f] = true
+		svcs, top, includes := scanFile(f)
+		for _, inc := range includes {
+			add(inc)
+		}
+		idx.files = append(idx.files, f)
 		idx.services = append(idx.services, svcs)
 		idx.topLevel = append(idx.topLevel, top)
 	}
+	for _, f := range files {
+		add(f)
+	}
 	return idx
+}
+
+// includedFiles lists the files an include: node names (a path, or a
+// mapping whose path is one or a list), absolute: relative ones are
+// relative to the including file's directory.
+func includedFiles(from string, n *yaml.Node) []string {
+	var out []string
+	addPath := func(p *yaml.Node) {
+		if p.Kind != yaml.ScalarNode || p.Value == "" {
+			return
+		}
+		path := p.Value
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(from), path)
+		}
+		out = append(out, path)
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, item := range n.Content {
+		switch item.Kind {
+		case yaml.ScalarNode:
+			addPath(item)
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				if item.Content[i].Value != "path" {
+					continue
+				}
+				if v := item.Content[i+1]; v.Kind == yaml.SequenceNode {
+					for _, p := range v.Content {
+						addPath(p)
+					}
+				} else {
+					addPath(v)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // scanFile reads the services (and their raw fields) of one compose file.
 // Errors are ignored: compose-go reports unreadable or invalid files
 // itself, better.
-func scanFile(path string) (map[string]map[string]*yaml.Node, map[string]bool) {
-	svcs, top := map[string]map[string]*yaml.Node{}, map[string]bool{}
+func scanFile(path string) (svcs map[string]map[string]*yaml.Node, top map[string]bool, includes []string) {
+	svcs, top = map[string]map[string]*yaml.Node{}, map[string]bool{}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return svcs, top
+		return svcs, top, nil
 	}
 	var doc map[string]yaml.Node
 	if yaml.Unmarshal(data, &doc) != nil {
-		return svcs, top
+		return svcs, top, nil
 	}
 	for k, v := range doc {
 		top[k] = true
+		if k == "include" {
+			includes = includedFiles(path, &v)
+		}
 		if k != "services" || v.Kind != yaml.MappingNode {
 			continue
 		}
@@ -106,7 +166,7 @@ func scanFile(path string) (map[string]map[string]*yaml.Node, map[string]bool) {
 			svcs[v.Content[i].Value] = keys
 		}
 	}
-	return svcs, top
+	return svcs, top, includes
 }
 
 // fileFor picks the file to blame: the last file that sets the field of
@@ -189,6 +249,9 @@ func (x *fileIndex) wrapComposeError(err error) error {
 	if rest, ok := strings.CutPrefix(msg, "decoding failed due to the following error(s):"); ok {
 		msg = strings.TrimSpace(rest)
 	}
+	if unknown := unknownKeys(file, msg, err); unknown != nil {
+		return unknown
+	}
 	bad, isInterpolation := badInterpolation(msg)
 	service, field, msg := x.fieldInMessage(msg)
 	if isInterpolation {
@@ -219,6 +282,36 @@ func (x *fileIndex) wrapComposeError(err error) error {
 		file = x.allFiles()
 	}
 	return &Error{File: file, Service: service, Field: field, Msg: msg, Err: err}
+}
+
+// additionalPropsRe matches the schema's message for keys it does not know:
+// "[path ]additional properties 'a', 'b' not allowed".
+var additionalPropsRe = regexp.MustCompile(`^(\S*)\s*additional propert(?:y|ies) ((?:'[^']*'(?:, )?)+) not allowed$`)
+
+// topLevelKeys are the keys a compose file may have at its top level.
+const topLevelKeys = "services, networks, volumes, secrets, configs, include, name, version, x-*"
+
+// unknownKeys turns the schema's complaint about unknown keys outside the
+// services (whose fields fieldInMessage handles) into one error per key,
+// each naming it: a misspelt top-level key ("servics") is then found at once.
+func unknownKeys(file, msg string, err error) error {
+	m := additionalPropsRe.FindStringSubmatch(msg)
+	if m == nil || strings.HasPrefix(m[1], "services.") || strings.HasPrefix(m[1], "'services[") {
+		return nil
+	}
+	var errs []error
+	for _, k := range strings.Split(m[2], ", ") {
+		k = strings.Trim(k, "'")
+		if m[1] == "" {
+			errs = append(errs, &Error{File: file, Field: k, Msg: "unknown top-level key: it is not in the compose specification (top-level keys: " + topLevelKeys + ")", Err: err})
+			continue
+		}
+		errs = append(errs, &Error{File: file, Field: indexPath(m[1]) + "." + k, Msg: "unknown key: it is not in the compose specification", Err: err})
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
 
 // badInterpolation returns the value compose-go could not interpolate,
@@ -407,9 +500,9 @@ func findScalarFunc(node *yaml.Node, path string, match func(string) bool) (stri
 	return "", "", false
 }
 
-// Problems flattens what Load returns (errors.Join trees) into its single
-// problems, in order: each an *Error naming file, service and field, or
-// (rarely) a plain error such as the summary of problems past the cap.
+// Problems flattens what Load returns (a *Refusal, errors.Join trees) into
+// its single problems, in order: each an *Error naming file, service and
+// field, or (rarely) a plain error.
 func Problems(err error) []error {
 	var out []error
 	var walk func(error)

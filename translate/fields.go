@@ -100,6 +100,10 @@ var serviceRules = map[string]rule{
 	"shm_size":     {support: partial},
 	"sysctls":      {support: partial},
 	"security_opt": {support: partial},
+	// volumesfrom.go, hooks.go
+	"volumes_from": {support: supported},
+	"post_start":   {support: supported},
+	"pre_stop":     {support: supported},
 
 	// The CPU and memory settings below the limits (cpumem.go), the
 	// supplementary groups, and host devices by path (devices.go; CDI
@@ -131,7 +135,7 @@ var serviceRules = map[string]rule{
 	"log_driver":  {support: partial},
 	"log_opt":     {support: partial},
 	"init":        {support: supported}, // compod-init as PID 1 (runtime/spec.go)
-	"pid":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("pid", s.Pid) }},
+	"pid":         {support: partial},   // pidns.go
 	"ipc":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("ipc", s.Ipc) }},
 	"uts":         {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("uts", s.Uts) }},
 	"cgroup":      {support: partial, check: func(s *types.ServiceConfig) (string, string) { return checkNamespace("cgroup", s.Cgroup) }},
@@ -175,11 +179,8 @@ var serviceRules = map[string]rule{
 	"models":              {support: rejected, why: "models are not supported"},
 	"use_api_socket":      {support: rejected, why: "there is no Docker API socket: compod runs without Docker"},
 	"volume_driver":       {support: rejected, why: "volume drivers are not supported: volumes are directories of the pod"},
-	"volumes_from":        {support: rejected, why: "volumes_from is not supported: declare a named volume and mount it in both services"},
 	"provider":            {support: rejected, why: "provider services are not supported"},
-	"pre_start":           {support: rejected, why: "lifecycle hooks are not supported"},
-	"post_start":          {support: rejected, why: "lifecycle hooks are not supported"},
-	"pre_stop":            {support: rejected, why: "lifecycle hooks are not supported"},
+	"pre_start":           {support: rejected, why: "pre_start hooks (init containers) are not supported: run the step as a service with restart: \"no\" and depend on it with condition: service_completed_successfully"},
 
 	// deploy: only the limits matter to a pod on one host.
 	"deploy.mode": {support: partial, check: func(s *types.ServiceConfig) (string, string) {
@@ -379,5 +380,5 @@ func checkNamespace(field, mode string) (string, string) {
 	if mode == "host" {
 		return "", fmt.Sprintf("%s: host is not supported: services of a pod never share the host's namespaces", field)
 	}
-	return "ignored: services of a pod share the pod's network, IPC and UTS namespaces and have their own PID namespace", ""
+	return "ignored: services of a pod share the pod's network, IPC and UTS namespaces", ""
 }

@@ -57,7 +57,6 @@ func LoadProject(ctx context.Context, opts LoadOptions) (*types.Project, *PodPla
 	if err != nil {
 		return nil, nil, err
 	}
-	plan.Warnings = append(idx.composeWarnings(idx.logged), plan.Warnings...)
 	return project, plan, nil
 }
 

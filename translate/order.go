@@ -42,7 +42,7 @@ func (t *translator) dependencies(s *types.ServiceConfig) []Dependency {
 		default:
 			t.fail(s.Name, field, "unknown condition %q: use service_started, service_healthy or service_completed_successfully", cond)
 		}
-		if d.Restart && !linksTo(s.Links, dep) {
+		if d.Restart && !linksTo(s.Links, dep) && !joinsNamespaceOf(s, dep) {
 			t.warn(s.Name, field+".restart", "ignored: compod does not restart a service when its dependency restarts")
 		}
 		out = append(out, Dependency{Service: dep, Condition: cond, Required: d.Required})
@@ -55,6 +55,18 @@ func (t *translator) dependencies(s *types.ServiceConfig) []Dependency {
 func linksTo(links []string, dep string) bool {
 	for _, l := range links {
 		if name, _, _ := strings.Cut(l, ":"); name == dep {
+			return true
+		}
+	}
+	return false
+}
+
+// joinsNamespaceOf reports whether a namespace mode of the service names
+// dep (pid: service:dep, ...): compose-go adds a depends_on entry with
+// restart: true for it, which the user did not write either.
+func joinsNamespaceOf(s *types.ServiceConfig, dep string) bool {
+	for _, mode := range []string{s.NetworkMode, s.Pid, s.Ipc, s.Uts, s.Cgroup} {
+		if mode == types.ServicePrefix+dep {
 			return true
 		}
 	}

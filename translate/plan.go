@@ -85,6 +85,11 @@ type ServiceSpec struct {
 	// Healthcheck with an empty Test means "none, not even the image's"
 	// (compose test: NONE or disable: true).
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// PostStart hooks run in the container, in order, right after its
+	// task starts; a failing one fails the service's start. PreStop hooks
+	// run before the stop signal, within the stop grace period (hooks.go).
+	PostStart []Hook `json:"postStart,omitempty"`
+	PreStop   []Hook `json:"preStop,omitempty"`
 	// Restart is the compose restart policy: "no", "always",
 	// "on-failure[:N]", "unless-stopped" ("" means "no").
 	Restart string `json:"restart,omitempty"`
@@ -128,7 +133,11 @@ type ServiceSpec struct {
 
 	// Init: compose's `init: true`, a small init as PID 1 that forwards
 	// signals to the service's program and reaps zombies.
-	Init    bool     `json:"init,omitempty"`
+	Init bool `json:"init,omitempty"`
+	// PID is the service's PID namespace (pidns.go): "" its own, PIDPod
+	// the pod's (the pause container's, shared by every service that says
+	// so), PIDHost the host's, or "service:NAME" that service's.
+	PID     string   `json:"pid,omitempty"`
 	CapAdd  []string `json:"capAdd,omitempty"`
 	CapDrop []string `json:"capDrop,omitempty"`
 	// Ulimits are the process rlimits (compose ulimits), by name.

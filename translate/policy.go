@@ -27,9 +27,9 @@ type Policy struct {
 	AllowPrivileged *bool `yaml:"allow_privileged,omitempty" json:"allow_privileged,omitempty"`
 	// AllowedHostNamespaces are the host namespaces (network, pid, ipc,
 	// uts, userns, cgroup) a service may join. network_mode host is the
-	// network namespace (policy_namespaces.go); compod rejects pid, ipc,
-	// uts, userns_mode and cgroup: host in every pod today, so the other
-	// names are checked for their spelling only.
+	// network namespace and pid: host the pid one (policy_namespaces.go);
+	// compod rejects ipc, uts, userns_mode and cgroup: host in every pod
+	// today, so the other names are checked for their spelling only.
 	AllowedHostNamespaces *[]string `yaml:"allowed_host_namespaces,omitempty" json:"allowed_host_namespaces,omitempty"`
 	// AllowedCapAdd are the capabilities cap_add may add ("ALL" allows
 	// any, and cap_add: [ALL]). Names as in capabilities(7), with or

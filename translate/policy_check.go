@@ -102,6 +102,8 @@ func Check(plan *PodPlan, p Policy) []Violation {
 		c.securityOpt(s)
 		c.devices(s)
 		c.oomScoreAdj(s)
+		c.hooks(s)
+		c.hostPID(s)
 	}
 	c.podLimits()
 	c.hostNamespaces()
@@ -130,8 +132,8 @@ func (c *checker) file(service, field string) string {
 		return ""
 	}
 	if service == "" && field == "" {
-		names := make([]string, len(c.idx.files))
-		for i, f := range c.idx.files {
+		names := make([]string, len(c.idx.given))
+		for i, f := range c.idx.given {
 			names[i] = c.idx.display(f)
 		}
 		return strings.Join(names, ", ")

@@ -26,3 +26,17 @@ func (c *checker) hostNamespaces() {
 			"network_mode host joins the host's network namespace, which the policy does not allow (%s); add network to allowed_host_namespaces, or remove network_mode", list)
 	}
 }
+
+// hostPID judges pid: host (also reached through pid: service:NAME of a
+// service with pid: host): the "pid" host namespace.
+func (c *checker) hostPID(s *ServiceSpec) {
+	if c.p.AllowedHostNamespaces == nil || s.PID != PIDHost || slices.Contains(*c.p.AllowedHostNamespaces, "pid") {
+		return
+	}
+	list := "none are allowed"
+	if allowed := *c.p.AllowedHostNamespaces; len(allowed) > 0 {
+		list = "allowed: " + strings.Join(allowed, ", ")
+	}
+	c.deny(s.Name, "pid", "allowed_host_namespaces",
+		"pid host joins the host's PID namespace, which the policy does not allow (%s); add pid to allowed_host_namespaces, or remove pid", list)
+}

@@ -84,6 +84,8 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	spec.GroupAdd = t.groupAdd(s)
 	spec.Devices = t.devices(s)
 	spec.Healthcheck = t.healthcheck(name, s.HealthCheck)
+	spec.PostStart = t.hooks(s, "post_start", s.PostStart)
+	spec.PreStop = t.hooks(s, "pre_stop", s.PreStop)
 	spec.Mounts = t.mounts(s)
 	spec.FileMounts = t.fileMounts(s, spec.Mounts)
 	spec.Ports = t.ports(s)

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -9,10 +8,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
-
-// maxErrors bounds how many problems one Load reports: enough to fix a
-// file in one go, not a wall of text.
-const maxErrors = 20
 
 // translator turns one loaded compose project into a plan, collecting
 // errors and warnings as it goes so that the user sees all of them.
@@ -52,9 +47,11 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 		svc := p.Services[name]
 		specs[name] = t.service(&svc)
 	}
+	t.volumesFrom(specs, names)
+	t.pidNamespaces(specs, names, t.podExtension())
 	plan := &PodPlan{
 		Name:       p.Name,
-		Files:      idx.files,
+		Files:      idx.given,
 		WorkingDir: p.WorkingDir,
 	}
 	t.podWide(plan, names)
@@ -74,16 +71,9 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 	plan.Volumes = t.podVolumes(plan.Services)
 
 	if len(t.errs) > 0 {
-		errs := t.errs
-		if len(errs) > maxErrors {
-			errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more problems", len(t.errs)-maxErrors))
-		}
-		if len(errs) == 1 {
-			return nil, errs[0]
-		}
-		return nil, errors.Join(errs...)
+		return nil, t.refusal()
 	}
-	plan.Warnings = t.warnings
+	plan.Warnings = t.allWarnings()
 	return plan, nil
 }
 

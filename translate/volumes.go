@@ -16,13 +16,6 @@ import (
 // mounts translates volumes: and tmpfs:. Named volumes are directories of
 // the pod shared by the services that mount them; an anonymous volume gets
 // a pod-unique name so the runtime can treat it as a named one.
-// dockerSocket reports whether a bind source is the Docker API socket
-// (docker.sock under /var/run or /run, which are one directory).
-func dockerSocket(src string) bool {
-	c := filepath.Clean(src)
-	return c == "/var/run/docker.sock" || c == "/run/docker.sock"
-}
-
 func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 	var out []MountSpec
 	targets := map[string]string{} // target → the field that mounts it
@@ -47,9 +40,6 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 			if !filepath.IsAbs(v.Source) {
 				t.fail(s.Name, field, "bind source %q is not an absolute path", v.Source)
 			}
-			if dockerSocket(v.Source) {
-				t.warn(s.Name, field, "%s is the Docker API socket, and there is no Docker daemon here: compod runs pods on containerd; a service that talks to Docker (a proxy's docker provider, portainer, watchtower) finds one only if the host runs docker too", v.Source)
-			}
 			if b := v.Bind; b != nil && (b.Propagation != "" || b.SELinux != "" || b.Recursive != "") {
 				t.warn(s.Name, field, "bind options (propagation, selinux, recursive) are ignored: binds are recursive and private")
 			}
@@ -73,11 +63,7 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 				}
 				m.NoCopy = vv.NoCopy
 			}
-			if b := v.Bind; b != nil && b.SELinux != "" {
-				// docker relabels the volume's directory for SELinux;
-				// compod does not label anything.
-				t.warn(s.Name, field, "the SELinux relabel option :%s is ignored: compod does not relabel volumes", b.SELinux)
-			}
+
 		case types.VolumeTypeTmpfs:
 			m.Type = "tmpfs"
 			if tm := v.Tmpfs; tm != nil {
@@ -94,6 +80,7 @@ func (t *translator) mounts(s *types.ServiceConfig) []MountSpec {
 			t.fail(s.Name, field, "volume type %q is not supported: use bind, volume or tmpfs", v.Type)
 			continue
 		}
+		t.warnMountIdioms(s.Name, field, v)
 		if v.Consistency != "" {
 			t.warn(s.Name, field, "consistency is ignored (it matters only on macOS)")
 		}

@@ -101,6 +101,7 @@ func runValidate(ctx context.Context, o upOptions, po validatePlugins, format st
 	switch {
 	case err != nil:
 		rep.Errors = problems(err)
+		rep.Warnings = append(rep.Warnings, translate.LoadWarnings(err)...)
 	default:
 		rep.Pod = plan.Name
 		rep.Warnings = append(rep.Warnings, plan.Warnings...)
