@@ -128,7 +128,7 @@ services:
 	}
 
 	wantProbes(t, h, pod, map[string][]string{
-		"tuned":          {"allowed=1", "oom=500"},
+		"tuned": {"allowed=1", "oom=500"},
 		// Without cpuset, the host's CPUs.
 		"plain": {"allowed=" + readCgroup(t, mounts["cpuset"], "/", "cpuset.effective_cpus")},
 	})

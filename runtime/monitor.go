@@ -433,6 +433,24 @@ func (s *supervisor) setHealth(svc string, h ServiceHealth) {
 // waitHealthy blocks until svc is healthy; it fails when svc exits or turns
 // unhealthy, since service_healthy can then never be met.
 func (s *supervisor) waitHealthy(ctx context.Context, svc string) error {
+	return s.waitService(ctx, svc, func(st podstate.Service) (bool, error) {
+		switch {
+		case st.NoHealthcheck:
+			return true, fmt.Errorf("dependency %q has no healthcheck (neither in compose nor in its image)", svc)
+		case st.Health.Status == HealthHealthy:
+			return true, nil
+		case st.Health.Status == HealthUnhealthy:
+			return true, fmt.Errorf("dependency %q is unhealthy: %s", svc, st.Health.LastOutput())
+		case st.Task == podstate.StatusExited && !st.Restarting:
+			return true, fmt.Errorf("dependency %q exited with code %d before it was healthy", svc, st.ExitCode)
+		}
+		return false, nil
+	})
+}
+
+// waitService blocks until done says so for svc's state, looking again
+// at every change of the pod's state.
+func (s *supervisor) waitService(ctx context.Context, svc string, done func(podstate.Service) (bool, error)) error {
 	for {
 		s.mu.Lock()
 		var st podstate.Service
@@ -441,16 +459,8 @@ func (s *supervisor) waitHealthy(ctx context.Context, svc string) error {
 		}
 		changed := s.changed
 		s.mu.Unlock()
-		exited := st.Task == podstate.StatusExited && !st.Restarting
-		switch {
-		case st.NoHealthcheck:
-			return fmt.Errorf("dependency %q has no healthcheck (neither in compose nor in its image)", svc)
-		case st.Health.Status == HealthHealthy:
-			return nil
-		case st.Health.Status == HealthUnhealthy:
-			return fmt.Errorf("dependency %q is unhealthy: %s", svc, st.Health.LastOutput())
-		case exited:
-			return fmt.Errorf("dependency %q exited with code %d before it was healthy", svc, st.ExitCode)
+		if ok, err := done(st); ok {
+			return err
 		}
 		select {
 		case <-changed:

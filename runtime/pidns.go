@@ -80,26 +80,15 @@ func (s *supervisor) rejoinPIDNamespace(ctx context.Context, svc *translate.Serv
 // waitRunning blocks until svc has a running task that is not being
 // replaced; it fails when svc has exited and will not be restarted.
 func (s *supervisor) waitRunning(ctx context.Context, svc string) error {
-	for {
-		s.mu.Lock()
-		var st podstate.Service
-		if p := s.state.Service(svc); p != nil {
-			st = *p
-		}
-		changed := s.changed
-		s.mu.Unlock()
+	return s.waitService(ctx, svc, func(st podstate.Service) (bool, error) {
 		switch {
 		case st.Task == podstate.StatusRunning && !st.Restarting:
-			return nil
+			return true, nil
 		case st.Task == podstate.StatusExited && !st.Restarting:
-			return fmt.Errorf("it exited with code %d and is not restarted", st.ExitCode)
+			return true, fmt.Errorf("it exited with code %d and is not restarted", st.ExitCode)
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
+		return false, nil
+	})
 }
 
 // rejoinPIDNamespace points the container of a service that joins another

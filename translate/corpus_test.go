@@ -2,8 +2,6 @@ package translate
 
 import (
 	"context"
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,24 +24,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := strings.ReplaceAll(corpusOutcome(abs), abs, "$DIR")
-			golden := filepath.Join(dir, "outcome.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("%s is missing: run go test ./translate -run TestCorpus -update", golden)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("outcome differs from %s (run with -update to accept):\n%s", golden, lineDiff(string(want), got))
-			}
+			checkGolden(t, filepath.Join(dir, "outcome.golden"), strings.ReplaceAll(corpusOutcome(abs), abs, "$DIR"), "TestCorpus")
 		})
 	}
 }

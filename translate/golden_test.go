@@ -71,25 +71,30 @@ func TestGolden(t *testing.T) {
 			if err := enc.Encode(plan); err != nil {
 				t.Fatal(err)
 			}
-			got := strings.ReplaceAll(buf.String(), abs, "$DIR")
-			golden := filepath.Join(dir, "plan.golden.json")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("%s is missing: run go test ./translate -run TestGolden -update", golden)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s (run with -update to accept):\n%s", golden, lineDiff(string(want), got))
-			}
+			checkGolden(t, filepath.Join(dir, "plan.golden.json"), strings.ReplaceAll(buf.String(), abs, "$DIR"), "TestGolden")
 		})
+	}
+}
+
+// checkGolden compares got with the golden file, or rewrites the file
+// with -update; test names the test that -update should be run for.
+func checkGolden(t *testing.T, golden, got, test string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s is missing: run go test ./translate -run %s -update", golden, test)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\n%s", golden, lineDiff(string(want), got))
 	}
 }
 

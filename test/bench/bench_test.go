@@ -35,17 +35,7 @@ import (
 // (CI: it proves the benchmark works, its figures mean nothing). Run it
 // with -benchtime=1x: the rounds are its work.
 func BenchmarkFloor(b *testing.B) {
-	rounds := 5
-	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("BENCH_ROUNDS=%q: want a positive number of rounds", v)
-		}
-		rounds = n
-	}
-	if os.Getenv("BENCH_SHORT") != "" {
-		rounds = 1
-	}
+	rounds := envCount(b, "BENCH_ROUNDS", 5, 1)
 	r := newRig(b)
 	for n := 0; n < b.N; n++ {
 		for i := 0; i < rounds; i++ {
@@ -54,11 +44,34 @@ func BenchmarkFloor(b *testing.B) {
 	}
 	rep := r.report(rounds)
 	rep.print(os.Stdout)
-	out := os.Getenv("BENCH_JSON")
-	if out == "" {
-		out = filepath.Join(testenv.ModuleRoot(b), "bench.json")
+	writeFigures(b, "BENCH_JSON", "bench.json", rep)
+}
+
+// envCount is the positive number in the environment variable name, else
+// def; under BENCH_SHORT it is short.
+func envCount(b *testing.B, name string, def, short int) int {
+	if os.Getenv("BENCH_SHORT") != "" {
+		return short
 	}
-	data, _ := json.MarshalIndent(rep, "", "  ")
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// writeFigures writes v as JSON to the file the environment variable env
+// names, else to file at the module root.
+func writeFigures(b *testing.B, env, file string, v any) {
+	out := os.Getenv(env)
+	if out == "" {
+		out = filepath.Join(testenv.ModuleRoot(b), file)
+	}
+	data, _ := json.MarshalIndent(v, "", "  ")
 	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 		b.Fatalf("writing the figures: %v", err)
 	}

@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/compod/compod/cni/cnitest"
-	"github.com/compod/compod/internal/testenv"
 )
 
 // BenchmarkDensity is the density run of `make bench`: 50 three-service
@@ -30,17 +27,7 @@ import (
 // makes it 3 (CI: it proves the run works). The figures go to stdout and
 // to $BENCH_DENSITY_JSON (default bench-density.json at the module root).
 func BenchmarkDensity(b *testing.B) {
-	pods := 50
-	if v := os.Getenv("BENCH_DENSITY_PODS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("BENCH_DENSITY_PODS=%q: want a positive number of pods", v)
-		}
-		pods = n
-	}
-	if os.Getenv("BENCH_SHORT") != "" {
-		pods = 3
-	}
+	pods := envCount(b, "BENCH_DENSITY_PODS", 50, 3)
 	r := newRig(b)
 	before := cnitest.Snapshot(b, r.stateDir)
 	var rep densityReport
@@ -51,33 +38,25 @@ func BenchmarkDensity(b *testing.B) {
 	before.AssertNoLeak(b, after)
 
 	rep.print()
-	out := os.Getenv("BENCH_DENSITY_JSON")
-	if out == "" {
-		out = filepath.Join(testenv.ModuleRoot(b), "bench-density.json")
-	}
-	data, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
-		b.Fatalf("writing the figures: %v", err)
-	}
-	fmt.Printf("\nfigures written to %s\n", out)
+	writeFigures(b, "BENCH_DENSITY_JSON", "bench-density.json", rep)
 }
 
 type densityReport struct {
-	Pods        int       `json:"pods"`
-	Services    int       `json:"services_per_pod"`
-	Time        time.Time `json:"time"`
+	Pods     int       `json:"pods"`
+	Services int       `json:"services_per_pod"`
+	Time     time.Time `json:"time"`
 	// The floor: as many bare containers as the pods have (services and
 	// pause), `ctr run -d` all at once, then removed all at once.
-	FloorUpMS   float64   `json:"floor_up_ms"`
-	FloorDownMS float64   `json:"floor_down_ms"`
-	AllUpMS     float64   `json:"all_up_ms"`
-	StartP50MS  float64   `json:"start_p50_ms"`
-	StartP99MS  float64   `json:"start_p99_ms"`
-	AllDownMS   float64   `json:"all_down_ms"`
-	StopP50MS   float64   `json:"stop_p50_ms"`
-	StopP99MS   float64   `json:"stop_p99_ms"`
-	PSSPerPodMB float64   `json:"pss_per_pod_mib"`
-	Processes   int       `json:"compod_processes"`
+	FloorUpMS   float64 `json:"floor_up_ms"`
+	FloorDownMS float64 `json:"floor_down_ms"`
+	AllUpMS     float64 `json:"all_up_ms"`
+	StartP50MS  float64 `json:"start_p50_ms"`
+	StartP99MS  float64 `json:"start_p99_ms"`
+	AllDownMS   float64 `json:"all_down_ms"`
+	StopP50MS   float64 `json:"stop_p50_ms"`
+	StopP99MS   float64 `json:"stop_p99_ms"`
+	PSSPerPodMB float64 `json:"pss_per_pod_mib"`
+	Processes   int     `json:"compod_processes"`
 }
 
 func (rep densityReport) print() {
