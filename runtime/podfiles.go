@@ -42,6 +42,11 @@ func (e *Engine) writePodFiles(rec *PodRecord) error {
 		files["hosts"] = hostNetworkHostsFile(plan, "/etc/hosts")
 		files["resolv.conf"] = hostNetworkResolvConf(plan.DNS, "/etc/resolv.conf")
 	}
+	for _, s := range plan.Services {
+		if s.Hostname != "" {
+			files[hostnameFile(&s)] = []byte(s.Hostname + "\n")
+		}
+	}
 	for name, data := range files {
 		if err := writeFileMode(filepath.Join(dir, "etc", name), data, modeEtcFile); err != nil {
 			return fmt.Errorf("writing pod %s: %w", name, err)
@@ -113,7 +118,14 @@ func hostsFile(plan *translate.PodPlan, ip string, nets []NetworkAttachment) []b
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	if ip != "" {
-		fmt.Fprintf(&b, "%s\t%s\n", ip, plan.Hostname)
+		// The pod's hostname and the services' own: one address.
+		hostnames := []string{plan.Hostname}
+		for _, s := range plan.Services {
+			if s.Hostname != "" && !slices.Contains(hostnames, s.Hostname) {
+				hostnames = append(hostnames, s.Hostname)
+			}
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, strings.Join(hostnames, " "))
 	}
 	names := make([]string, 0, len(plan.Services))
 	for _, s := range plan.Services {

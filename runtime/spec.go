@@ -33,7 +33,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		oci.WithProcessArgs(args...),
 		withPodNetwork(rec),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pausePID)}),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)}),
+		withServiceUTS(svc, pausePID),
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, svc.Name)),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelService: svc.Name}),
 	}
@@ -59,7 +59,7 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 	mounts := []specs.Mount{
 		bindMount(filepath.Join(podDir, "etc", "hosts"), "/etc/hosts", false),
 		bindMount(filepath.Join(podDir, "etc", "resolv.conf"), "/etc/resolv.conf", false),
-		bindMount(filepath.Join(podDir, "etc", "hostname"), "/etc/hostname", false),
+		bindMount(filepath.Join(podDir, "etc", hostnameFile(svc)), "/etc/hostname", false),
 	}
 	for _, m := range svc.Mounts {
 		switch m.Type {
@@ -141,6 +141,29 @@ func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpt
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
 		withPodSysctls(rec.Plan.PodSysctls()),
 	}
+}
+
+// withServiceUTS joins the pause container's UTS namespace (the pod's
+// hostname), or gives a service with a hostname of its own a UTS
+// namespace of its own with that name.
+func withServiceUTS(svc *translate.ServiceSpec, pausePID uint32) oci.SpecOpts {
+	if svc.Hostname == "" {
+		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)})
+	}
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		if err := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace})(ctx, c, ctr, s); err != nil {
+			return err
+		}
+		return oci.WithHostname(svc.Hostname)(ctx, c, ctr, s)
+	}
+}
+
+// hostnameFile is the pod file mounted at the service's /etc/hostname.
+func hostnameFile(svc *translate.ServiceSpec) string {
+	if svc.Hostname == "" {
+		return "hostname"
+	}
+	return "hostname-" + svc.Name
 }
 
 // withPodNetwork joins the pod's pinned netns, or with network_mode host

@@ -22,7 +22,9 @@ type PodPlan struct {
 	// Services in a deterministic order that respects depends_on: every
 	// service comes after the services it depends on.
 	Services []ServiceSpec `json:"services"`
-	// Hostname is the pod's hostname (shared UTS namespace).
+	// Hostname is the pod's hostname (the pause container's UTS
+	// namespace, which services join unless they have their own
+	// ServiceSpec.Hostname).
 	Hostname string `json:"hostname"`
 	// ContainerNames are the services' container_name values: in
 	// /etc/hosts, as the service names are, so a service reaches another
@@ -52,6 +54,9 @@ type PodPlan struct {
 type ServiceSpec struct {
 	Name  string `json:"name"`
 	Image string `json:"image"`
+	// Hostname, when set, is the service's own hostname, different from
+	// the pod's: the service gets a UTS namespace of its own.
+	Hostname string `json:"hostname,omitempty"`
 	// File is the compose file that defines the service (the first that
 	// mentions it), as errors name it; FieldFiles names, per compose key
 	// of the service, the file that set it when that is another file (a

@@ -13,22 +13,16 @@ import (
 var containerNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // podWide merges the settings that belong to the pod, not to one service:
-// all services share one UTS namespace (hostname), one resolv.conf and one
-// /etc/hosts. Services may repeat a value; they may not disagree.
+// one resolv.conf and one /etc/hosts, and the pod's hostname (the first
+// service's that sets one, else the pod's name), which services share
+// unless they set another (serviceHostnames). Services may repeat a
+// value; they may not disagree.
 func (t *translator) podWide(plan *PodPlan, names []string) {
 	plan.Hostname = plan.Name
-	hostnameFrom := ""
 	for _, name := range names {
-		h := t.p.Services[name].Hostname
-		if h == "" {
-			continue
-		}
-		if hostnameFrom == "" {
-			plan.Hostname, hostnameFrom = h, name
-			continue
-		}
-		if h != plan.Hostname {
-			t.fail(name, "hostname", "%q conflicts with hostname %q of service %q: all services of a pod share one hostname", h, plan.Hostname, hostnameFrom)
+		if h := t.p.Services[name].Hostname; h != "" {
+			plan.Hostname = h
+			break
 		}
 	}
 
@@ -110,6 +104,21 @@ func (t *translator) podWide(plan *PodPlan, names []string) {
 				seen[e] = true
 				plan.ExtraHosts = append(plan.ExtraHosts, e)
 			}
+		}
+	}
+}
+
+// serviceHostnames gives a service whose hostname differs from the pod's
+// its own (ServiceSpec.Hostname): as under docker compose, each service
+// then answers `hostname` with its own name, and every name resolves in
+// the pod. With network_mode host the hostname is the host's (warned).
+func (t *translator) serviceHostnames(plan *PodPlan) {
+	if plan.NetworkMode == "host" {
+		return
+	}
+	for i := range plan.Services {
+		if h := t.p.Services[plan.Services[i].Name].Hostname; h != "" && h != plan.Hostname {
+			plan.Services[i].Hostname = h
 		}
 	}
 }

@@ -101,8 +101,6 @@ func TestRejections(t *testing.T) {
 			file: "compose.yaml", service: "web", field: "depends_on.db", msg: `depends on undefined service "db"`},
 		{name: "dependency disabled by profile", files: map[string]string{"compose.yaml": svc + "    depends_on: [db]\n  db:\n    image: db\n    profiles: [db]\n"},
 			file: "compose.yaml", service: "web", field: "depends_on.db", msg: "not enabled: enable one of its profiles [db]"},
-		{name: "conflicting hostname", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    hostname: one\n  b:\n    image: b\n    hostname: two\n"},
-			file: "compose.yaml", service: "b", field: "hostname", msg: `"two" conflicts with hostname "one" of service "a"`},
 		{name: "conflicting dns", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    dns: 1.1.1.1\n  b:\n    image: b\n    dns: [8.8.8.8]\n"},
 			file: "compose.yaml", service: "b", field: "dns", msg: `[8.8.8.8] conflicts with dns [1.1.1.1] of service "a"`},
 		{name: "conflicting dns_search", files: map[string]string{"compose.yaml": "services:\n  a:\n    image: a\n    dns_search: a.example\n  b:\n    image: b\n    dns_search: b.example\n"},

@@ -66,6 +66,7 @@ func translateProject(p *types.Project, idx *fileIndex) (*PodPlan, error) {
 		plan.Services = append(plan.Services, *specs[name])
 		plan.Ports = append(plan.Ports, specs[name].Ports...)
 	}
+	t.serviceHostnames(plan)
 	t.checkPortConflicts(plan.Services)
 	t.checkSysctlConflicts(plan.Services)
 	plan.Volumes = t.podVolumes(plan.Services)
