@@ -110,33 +110,36 @@ func hostNetworkResolvConf(dns translate.DNSConfig, hostPath string) []byte {
 	return data
 }
 
-// hostsFile resolves localhost, the pod's hostname (to the pod IP), every
-// service name (to loopback: services of a pod reach each other over
-// localhost, as containers of a Kubernetes pod do) and the network aliases
-// (to the pod's address on their network).
+// hostsFile resolves localhost, the pod's and the services' hostnames,
+// every service name and container_name (to the pod's address) and the
+// network aliases (to the pod's address on their network).
 func hostsFile(plan *translate.PodPlan, ip string, nets []NetworkAttachment) []byte {
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	if ip != "" {
-		// The pod's hostname and the services' own: one address.
-		hostnames := []string{plan.Hostname}
-		for _, s := range plan.Services {
-			if s.Hostname != "" && !slices.Contains(hostnames, s.Hostname) {
-				hostnames = append(hostnames, s.Hostname)
-			}
-		}
-		fmt.Fprintf(&b, "%s\t%s\n", ip, strings.Join(hostnames, " "))
+	// The pod's hostname, the services' own, every service name and
+	// container_name: the pod's address, as docker resolves a service to
+	// its container's (a server bound to its name's address is then also
+	// reached through a published port); loopback without a network.
+	addr := ip
+	if addr == "" {
+		addr = "127.0.0.1"
 	}
-	names := make([]string, 0, len(plan.Services))
+	names := []string{plan.Hostname}
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
 	for _, s := range plan.Services {
-		if s.Name != plan.Hostname {
-			names = append(names, s.Name)
-		}
+		add(s.Hostname)
 	}
-	names = append(names, plan.ContainerNames...)
-	if len(names) > 0 {
-		fmt.Fprintf(&b, "127.0.0.1\t%s\n", strings.Join(names, " "))
+	for _, s := range plan.Services {
+		add(s.Name)
 	}
+	for _, n := range plan.ContainerNames {
+		add(n)
+	}
+	fmt.Fprintf(&b, "%s\t%s\n", addr, strings.Join(names, " "))
 	for _, n := range nets {
 		if n.IP != "" && len(n.Aliases) > 0 {
 			fmt.Fprintf(&b, "%s\t%s\n", n.IP, strings.Join(n.Aliases, " "))
