@@ -193,6 +193,7 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	log.Debug("images ready", "elapsed", time.Since(start))
+	warnPortClashes(ctx, log, plan, images)
 
 	pausePID, err := e.createSandbox(ctx, rec, pause.img, rb)
 	if err != nil {

@@ -161,7 +161,7 @@ var serviceRules = map[string]rule{
 	"credential_spec":    {support: warned, why: whyWindows},
 	"develop":            {support: warned, why: "ignored: compose watch is a development feature of docker compose"},
 	"domainname":         {support: warned, why: "ignored: the pod has one hostname and no domain name"},
-	"expose":             {support: warned, why: "ignored: every port is reachable by all services of the pod over localhost"},
+	"expose":             {support: supported},
 	"external_links":     {support: warned, why: "ignored: a pod reaches only its own services by name"},
 	"isolation":          {support: warned, why: whyWindows},
 	"links":              {support: warned, why: "ignored except as depends_on: services reach each other by service name over localhost; link aliases do not resolve"},

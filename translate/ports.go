@@ -68,6 +68,33 @@ func wildcardIP(ip string) bool {
 
 // checkPortConflicts rejects two mappings of the same host port and
 // protocol on overlapping host addresses: the second one could never bind.
+// exposedPorts expands one `expose` entry ("80", "80/udp", "8000-8010")
+// into "port/proto" keys; what does not parse yields nothing (compose-go's
+// schema has checked the form), and a range is capped so a hostile one
+// costs nothing.
+func exposedPorts(e string) []string {
+	spec, proto, _ := strings.Cut(e, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	lo, hi, isRange := strings.Cut(spec, "-")
+	first, err := strconv.Atoi(lo)
+	if err != nil {
+		return nil
+	}
+	last := first
+	if isRange {
+		if last, err = strconv.Atoi(hi); err != nil {
+			return nil
+		}
+	}
+	var out []string
+	for p := first; p <= last && p <= 65535 && len(out) < 1024; p++ {
+		out = append(out, fmt.Sprintf("%d/%s", p, strings.ToLower(proto)))
+	}
+	return out
+}
+
 func (t *translator) checkPortConflicts(services []ServiceSpec) {
 	type seen struct {
 		service string
@@ -79,6 +106,15 @@ func (t *translator) checkPortConflicts(services []ServiceSpec) {
 	// services publishing the same one cannot both be listening on it.
 	byTarget := map[string]string{}
 	for _, s := range services {
+		// Ports the service declares it listens on without publishing.
+		for i, e := range t.p.Services[s.Name].Expose {
+			for _, target := range exposedPorts(e) {
+				if other, ok := byTarget[target]; ok && other != s.Name {
+					t.warn(s.Name, fmt.Sprintf("expose[%d]", i), "container port %s is also declared by service %q: services of a pod share one network namespace, so only one of them can listen on it", target, other)
+				}
+				byTarget[target] = s.Name
+			}
+		}
 		for i, p := range s.Ports {
 			target := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
 			if other, ok := byTarget[target]; ok && other != s.Name {

@@ -16,7 +16,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	b.WriteString("version: \"3.8\"\nservices:\n")
 	const n = 35
 	for i := range n {
-		fmt.Fprintf(&b, "  s%02d:\n    image: img\n    stop_signal: SIGNOPE%d\n    expose: [\"80\"]\n", i, i)
+		fmt.Fprintf(&b, "  s%02d:\n    image: img\n    stop_signal: SIGNOPE%d\n    domainname: example.com\n", i, i)
 	}
 	dir := writeProject(t, map[string]string{"compose.yaml": b.String()})
 	_, err := Load(context.Background(), LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, Environ: map[string]string{}})
@@ -47,7 +47,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		}
 	}
 	if versions != 1 || len(warnings) != n+1 {
-		t.Errorf("%d warnings (%d about version), want %d expose warnings and one about version:\n%s", len(warnings), versions, n, strings.Join(warnings, "\n"))
+		t.Errorf("%d warnings (%d about version), want %d domainname warnings and one about version:\n%s", len(warnings), versions, n, strings.Join(warnings, "\n"))
 	}
 	// The error's text carries them all, for callers that print only it.
 	text := err.Error()
