@@ -160,7 +160,7 @@ var serviceRules = map[string]rule{
 	"cpu_rt_runtime":     {support: warned, why: whyCPUs},
 	"credential_spec":    {support: warned, why: whyWindows},
 	"develop":            {support: warned, why: "ignored: compose watch is a development feature of docker compose"},
-	"domainname":         {support: warned, why: "ignored: the pod has one hostname and no domain name"},
+	"domainname":         {support: warned, why: "ignored: hostnames are plain names, no domain name is set"},
 	"expose":             {support: supported},
 	"external_links":     {support: warned, why: "ignored: a pod reaches only its own services by name"},
 	"isolation":          {support: warned, why: whyWindows},
