@@ -309,9 +309,14 @@ func (n *Network) Validate(ctx context.Context) error {
 		if l == n.lo {
 			src = "compod's loopback network"
 		}
+		key := n.validationKey(l)
+		if n.wasValidated(key) {
+			continue
+		}
 		if _, err := n.cni.ValidateNetworkList(ctx, l); err != nil {
 			return fmt.Errorf("CNI network %q (%s): %w", l.Name, src, err)
 		}
+		n.rememberValidated(key)
 	}
 	n.validated = true
 	return nil
