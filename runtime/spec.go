@@ -100,8 +100,20 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		// is computed from the final capability set, after cap_add and
 		// cap_drop, as docker does.
 		opts = append(opts, withComposeCapabilities(svc.Name, svc.CapAdd, svc.CapDrop))
-		if !svc.SeccompUnconfined {
+		switch {
+		case len(svc.SeccompProfile) > 0:
+			opts = append(opts, withSeccompProfile(svc.Name, svc.SeccompProfile))
+		case !svc.SeccompUnconfined:
 			opts = append(opts, seccomp.WithDefaultProfile())
+		}
+	}
+	if svc.AppArmorProfile != "" {
+		aa, err := appArmorOpt(svc)
+		if err != nil {
+			return nil, err
+		}
+		if aa != nil {
+			opts = append(opts, aa)
 		}
 	}
 	// After privileged's host devices: a device mapped to another path

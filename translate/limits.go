@@ -32,7 +32,7 @@ func (t *translator) limits(s *types.ServiceConfig, spec *ServiceSpec) {
 	}
 	spec.ShmSize = int64(s.ShmSize)
 	spec.Sysctls = t.sysctls(s)
-	spec.NoNewPrivileges, spec.SeccompUnconfined = t.securityOpt(s)
+	spec.NoNewPrivileges, spec.SeccompUnconfined = t.securityOpt(s, spec)
 }
 
 func (t *translator) ulimits(s *types.ServiceConfig) []Ulimit {
@@ -139,7 +139,7 @@ func (t *translator) checkSysctlConflicts(services []ServiceSpec) {
 // securityOpt accepts the options that compod can honour or that mean
 // nothing without SELinux, and returns no-new-privileges (nil: not set)
 // and seccomp=unconfined.
-func (t *translator) securityOpt(s *types.ServiceConfig) (nnp *bool, unconfined bool) {
+func (t *translator) securityOpt(s *types.ServiceConfig, spec *ServiceSpec) (nnp *bool, unconfined bool) {
 	for i, opt := range s.SecurityOpt {
 		field := fmt.Sprintf("security_opt[%d]", i)
 		// docker accepts key=value and the older key:value.
@@ -164,15 +164,23 @@ func (t *translator) securityOpt(s *types.ServiceConfig) (nnp *bool, unconfined 
 			}
 			// label=disable: there is no SELinux labelling to disable.
 		case "seccomp":
-			if value == "unconfined" {
+			switch {
+			case value == "unconfined":
 				unconfined = true
+			case value == "" || !hasValue:
+				t.fail(s.Name, field, "%q: name a profile file (seccomp=profile.json) or seccomp=unconfined", opt)
+			default:
+				spec.SeccompProfile = t.loadSeccompProfile(s.Name, field, value)
+				spec.SeccompProfileFile = value
+			}
+		case "apparmor":
+			if value == "" || !hasValue {
+				t.fail(s.Name, field, "%q: name an AppArmor profile (apparmor=NAME) or apparmor=unconfined", opt)
 				break
 			}
-			t.fail(s.Name, field, "%q: seccomp profile files are not supported: compod applies its default profile, or none with seccomp=unconfined", opt)
-		case "apparmor":
-			t.fail(s.Name, field, "%q: AppArmor profiles are not supported", opt)
+			spec.AppArmorProfile = value
 		default:
-			t.fail(s.Name, field, "%q is not a supported security option: use no-new-privileges[:true|false], seccomp=unconfined or label=disable", opt)
+			t.fail(s.Name, field, "%q is not a supported security option: use no-new-privileges[:true|false], seccomp=unconfined or seccomp=FILE, apparmor=NAME, or label=disable", opt)
 		}
 	}
 	return nnp, unconfined

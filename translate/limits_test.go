@@ -118,7 +118,7 @@ func TestServiceLimitsRejected(t *testing.T) {
 		{name: "conflicting net sysctl", compose: limitsService + "    sysctls: [net.core.somaxconn=1024]\n  api:\n    image: api:1\n    sysctls: [net.core.somaxconn=4096]\n",
 			service: "web", field: "sysctls.net.core.somaxconn", msg: `"1024" conflicts with service "api"'s "4096"`},
 		{name: "seccomp file", compose: limitsService + "    security_opt: [\"seccomp:./profile.json\"]\n",
-			service: "web", field: "security_opt[0]", msg: "seccomp profile files are not supported"},
+			service: "web", field: "security_opt[0]", msg: "reading the seccomp profile: open"},
 		{name: "selinux label", compose: limitsService + "    security_opt: [\"label=type:svirt_apache_t\"]\n",
 			service: "web", field: "security_opt[0]", msg: "SELinux labels are not supported"},
 		{name: "bad no-new-privileges", compose: limitsService + "    security_opt: [\"no-new-privileges:yes\"]\n",

@@ -162,6 +162,13 @@ type ServiceSpec struct {
 	// SeccompUnconfined is security_opt seccomp=unconfined: no seccomp
 	// filter instead of the default profile.
 	SeccompUnconfined bool `json:"seccompUnconfined,omitempty"`
+	// SeccompProfile is security_opt seccomp=FILE: the profile (docker's
+	// format, translate/seccomp.go) as read from SeccompProfileFile.
+	SeccompProfile     json.RawMessage `json:"seccompProfile,omitempty"`
+	SeccompProfileFile string          `json:"seccompProfileFile,omitempty"`
+	// AppArmorProfile is security_opt apparmor=NAME: the profile the
+	// service runs under ("unconfined": none), on a host with AppArmor.
+	AppArmorProfile string `json:"appArmorProfile,omitempty"`
 }
 
 // VolumeSpec is a volume of the pod. A named volume outlives the pod, as

@@ -23,11 +23,20 @@ const securityOptNewPrivileges = "no-new-privileges:false"
 // without a seccomp filter.
 const securityOptUnconfined = "seccomp=unconfined"
 
+// securityOptProfile is how allowed_security_opt spells a seccomp
+// profile of the file's own (seccomp=FILE): it may let anything through.
+const securityOptProfile = "seccomp=profile"
+
+// securityOptAppArmorAny allows every apparmor=NAME; apparmor=NAME
+// allows that one.
+const securityOptAppArmorAny = "apparmor=*"
+
 // judgedSecurityOpts are the security_opt values allowed_security_opt
 // may list, each with docker's other spelling.
 var judgedSecurityOpts = map[string][]string{
 	securityOptNewPrivileges: {securityOptNewPrivileges, "no-new-privileges=false"},
 	securityOptUnconfined:    {securityOptUnconfined, "seccomp:unconfined"},
+	securityOptProfile:       {securityOptProfile, "seccomp:profile"},
 }
 
 func (c *checker) sysctls(s *ServiceSpec) {
@@ -65,6 +74,12 @@ func (c *checker) securityOpt(s *ServiceSpec) {
 	if s.SeccompUnconfined && !allowed(securityOptUnconfined) {
 		c.deny(s.Name, "security_opt", "allowed_security_opt", "%s is not allowed: every system call would reach the host's kernel unfiltered", securityOptUnconfined)
 	}
+	if len(s.SeccompProfile) > 0 && !allowed(securityOptProfile) {
+		c.deny(s.Name, "security_opt", "allowed_security_opt", "seccomp=%s is not allowed: a profile of the file's own may let any system call through (allow %s)", s.SeccompProfileFile, securityOptProfile)
+	}
+	if a := s.AppArmorProfile; a != "" && !slices.ContainsFunc(*c.p.AllowedSecurityOpt, func(o string) bool { return o == securityOptAppArmorAny || o == "apparmor="+a || o == "apparmor:"+a }) {
+		c.deny(s.Name, "security_opt", "allowed_security_opt", "apparmor=%s is not allowed (allow apparmor=%s or %s)", a, a, securityOptAppArmorAny)
+	}
 }
 
 // validateLimitRules checks the spelling of allowed_sysctls and
@@ -80,8 +95,11 @@ func (p *Policy) validateLimitRules(bad func(key, format string, args ...any)) {
 		}
 	}
 	for i, o := range deref(p.AllowedSecurityOpt) {
-		if !slices.ContainsFunc([]string{securityOptNewPrivileges, securityOptUnconfined}, func(j string) bool { return slices.Contains(judgedSecurityOpts[j], o) }) {
-			bad(fmt.Sprintf("allowed_security_opt[%d]", i), "%q: only %s and %s are judged (no-new-privileges[:true] and label=disable are always allowed; other options are refused by compod)", o, securityOptNewPrivileges, securityOptUnconfined)
+		if strings.HasPrefix(o, "apparmor=") || strings.HasPrefix(o, "apparmor:") {
+			continue // a profile's name, or * for any
+		}
+		if !slices.ContainsFunc([]string{securityOptNewPrivileges, securityOptUnconfined, securityOptProfile}, func(j string) bool { return slices.Contains(judgedSecurityOpts[j], o) }) {
+			bad(fmt.Sprintf("allowed_security_opt[%d]", i), "%q: only %s, %s, %s and apparmor=NAME (or %s) are judged (no-new-privileges[:true] and label=disable are always allowed; other options are refused by compod)", o, securityOptNewPrivileges, securityOptUnconfined, securityOptProfile, securityOptAppArmorAny)
 		}
 	}
 }

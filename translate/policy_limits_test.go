@@ -55,13 +55,40 @@ func TestDefaultExecutorPolicyRefusesSysctls(t *testing.T) {
 }
 
 func TestPolicySysctlSpelling(t *testing.T) {
-	_, err := ParsePolicy([]byte("allowed_sysctls: [net.*, kernel.shm*, \"*\", vm.max_map_count, \"ne*t\"]\nallowed_security_opt: [no-new-privileges:false, apparmor=unconfined, seccomp:unconfined]\n"))
-	for _, want := range []string{`allowed_sysctls[3]: "vm.max_map_count"`, `allowed_sysctls[4]: "ne*t"`, `allowed_security_opt[1]: "apparmor=unconfined"`} {
+	_, err := ParsePolicy([]byte("allowed_sysctls: [net.*, kernel.shm*, \"*\", vm.max_map_count, \"ne*t\"]\nallowed_security_opt: [no-new-privileges:false, seccomp=other, seccomp:unconfined, apparmor=unconfined]\n"))
+	for _, want := range []string{`allowed_sysctls[3]: "vm.max_map_count"`, `allowed_sysctls[4]: "ne*t"`, `allowed_security_opt[1]: "seccomp=other"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not contain %q", err, want)
 		}
 	}
 	if err != nil && strings.Contains(err.Error(), "allowed_sysctls[0]") {
 		t.Errorf("net.* refused: %v", err)
+	}
+}
+
+// A seccomp profile file and an AppArmor profile are judged by
+// allowed_security_opt: seccomp=profile, apparmor=NAME or apparmor=*.
+func TestPolicySeccompProfileAndAppArmor(t *testing.T) {
+	svc := ServiceSpec{Name: "web", Image: "busybox", SeccompProfile: []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`), SeccompProfileFile: "open.json", AppArmorProfile: "docker-default"}
+	plan := &PodPlan{Name: "p", Services: []ServiceSpec{svc}}
+	vs := Check(plan, DefaultExecutorPolicy("/sandbox"))
+	var msgs []string
+	for _, v := range vs {
+		msgs = append(msgs, v.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{"seccomp=open.json is not allowed", "apparmor=docker-default is not allowed"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the default policy's violations do not say %q:\n%s", want, all)
+		}
+	}
+	for _, allow := range [][]string{{"seccomp=profile", "apparmor=docker-default"}, {"seccomp:profile", "apparmor=*"}} {
+		p, err := ParsePolicy([]byte("allowed_security_opt: [\"" + strings.Join(allow, "\", \"") + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs := Check(plan, p); len(vs) != 0 {
+			t.Errorf("allowed_security_opt %v: violations %+v", allow, vs)
+		}
 	}
 }
