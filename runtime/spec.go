@@ -116,6 +116,9 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 			opts = append(opts, aa)
 		}
 	}
+	if len(svc.CDIDevices) > 0 {
+		opts = append(opts, withCDIDevices(svc))
+	}
 	// After privileged's host devices: a device mapped to another path
 	// is added to them.
 	devices, err := serviceDeviceOpts(svc)

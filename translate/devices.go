@@ -33,8 +33,10 @@ func (t *translator) devices(s *types.ServiceConfig) []DeviceSpec {
 		case src == "":
 			t.fail(s.Name, field, "no source: name a host device such as /dev/fuse")
 			continue
+		case IsCDIName(src):
+			continue // a CDI device (cdi.go)
 		case !path.IsAbs(src) && strings.Contains(src, "="):
-			t.fail(s.Name, field, "%q: CDI device names are not supported: give the host device's path", src)
+			t.fail(s.Name, field, "%q is not a CDI device name (vendor.com/class=name, as nvidia.com/gpu=0) nor a host device's path", src)
 			continue
 		case !path.IsAbs(src):
 			t.fail(s.Name, field, "source %q is not an absolute path of a host device", src)

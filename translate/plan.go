@@ -135,6 +135,10 @@ type ServiceSpec struct {
 	GroupAdd []string `json:"groupAdd,omitempty"`
 	// Devices are the host devices the service gets (devices:).
 	Devices []DeviceSpec `json:"devices,omitempty"`
+	// CDIDevices are Container Device Interface names (vendor.com/class=
+	// name: devices: entries, gpus:, GPU reservations), resolved against
+	// the host's CDI specs when the service starts.
+	CDIDevices []string `json:"cdiDevices,omitempty"`
 
 	// Init: compose's `init: true`, a small init as PID 1 that forwards
 	// signals to the service's program and reaps zombies.

@@ -9,8 +9,9 @@ import (
 
 // The policy's devices and oom_score_adj rules.
 //
-// allowed_devices entries are host device paths (/dev/fuse), prefixes
-// ending in * (/dev/snd/*), or * for any. A device is judged by its
+// allowed_devices entries are host device paths (/dev/fuse), CDI device
+// names (nvidia.com/gpu=0), prefixes of either ending in * (/dev/snd/*,
+// nvidia.com/gpu=*), or * for any. A device is judged by its
 // resolved host path, as bind sources are (a symlink /dev/disk/by-id/x
 // is the /dev/sdX it points at), and the plan then gives that path, so
 // that what was judged is what the service gets.
@@ -48,6 +49,18 @@ func (c *checker) devices(s *ServiceSpec) {
 		}
 		c.deny(s.Name, field, "allowed_devices", "%s is not allowed (%s)", what, allowed)
 	}
+	// CDI devices (GPUs, ...) are judged by their names: nvidia.com/gpu=0,
+	// a prefix ending in * (nvidia.com/gpu=*), or *.
+	for _, name := range s.CDIDevices {
+		if slices.ContainsFunc(*c.p.AllowedDevices, func(a string) bool { return deviceAllowedBy(name, a) }) {
+			continue
+		}
+		allowed := "no devices are allowed"
+		if len(*c.p.AllowedDevices) > 0 {
+			allowed = "allowed: " + strings.Join(*c.p.AllowedDevices, ", ")
+		}
+		c.deny(s.Name, "devices", "allowed_devices", "CDI device %s is not allowed (%s)", name, allowed)
+	}
 }
 
 func deviceAllowedBy(path, pattern string) bool {
@@ -72,8 +85,11 @@ func (p *Policy) validateDeviceRules(bad func(key, format string, args ...any)) 
 		if d == "*" {
 			continue
 		}
+		if IsCDIName(prefix) || (strings.HasSuffix(d, "*") && strings.Contains(prefix, "/") && !filepath.IsAbs(prefix)) {
+			continue // a CDI device name, or a prefix of one (nvidia.com/gpu=*)
+		}
 		if strings.Contains(prefix, "*") || !filepath.IsAbs(prefix) {
-			bad(fmt.Sprintf("allowed_devices[%d]", i), "%q: want a host device's absolute path (/dev/fuse), a prefix of one ending in * (/dev/snd/*), or *", d)
+			bad(fmt.Sprintf("allowed_devices[%d]", i), "%q: want a host device's absolute path (/dev/fuse), a prefix of one ending in * (/dev/snd/*), a CDI device name (nvidia.com/gpu=0) or a prefix of one (nvidia.com/gpu=*), or *", d)
 		}
 	}
 	if m := p.MinOOMScoreAdj; m != nil && (*m < -1000 || *m > 1000) {

@@ -100,3 +100,20 @@ func TestPolicyDeviceSpelling(t *testing.T) {
 		t.Errorf("valid entries refused: %v", err)
 	}
 }
+
+// CDI devices (GPUs) are judged by their names in allowed_devices.
+func TestPolicyCDIDevices(t *testing.T) {
+	plan := &PodPlan{Name: "p", Services: []ServiceSpec{{Name: "train", Image: "t", CDIDevices: []string{"nvidia.com/gpu=0", "vendor.example/fpga=card1"}}}}
+	vs := Check(plan, DefaultExecutorPolicy("/sandbox"))
+	if len(vs) != 2 || !strings.Contains(vs[0].Msg, "CDI device nvidia.com/gpu=0 is not allowed") {
+		t.Errorf("default policy: %+v", vs)
+	}
+	p, err := ParsePolicy([]byte("allowed_devices: [\"nvidia.com/gpu=*\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs = Check(plan, p)
+	if len(vs) != 1 || !strings.Contains(vs[0].Msg, "vendor.example/fpga=card1 is not allowed (allowed: nvidia.com/gpu=*)") {
+		t.Errorf("nvidia.com/gpu=* allowed: %+v", vs)
+	}
+}

@@ -83,6 +83,7 @@ func (t *translator) service(s *types.ServiceConfig) *ServiceSpec {
 	t.cpuMemory(s, spec)
 	spec.GroupAdd = t.groupAdd(s)
 	spec.Devices = t.devices(s)
+	spec.CDIDevices = t.cdiDevices(s)
 	spec.Healthcheck = t.healthcheck(name, s.HealthCheck)
 	spec.PostStart = t.hooks(s, "post_start", s.PostStart)
 	spec.PreStop = t.hooks(s, "pre_stop", s.PreStop)
