@@ -92,7 +92,91 @@ func newFileIndex(workingDir string, files []string) *fileIndex {
 	for _, f := range files {
 		add(f)
 	}
+	idx.indexExtends()
 	return idx
+}
+
+// indexExtends: a service that extends a service of another file inherits
+// its fields. Those no file of the project sets for the service itself are
+// indexed as the extending service's in the base file (entries after the
+// project's files: the project's own keys are never shadowed, and the
+// first file that mentions the service stays a project file), so an error
+// in an inherited field names the file it comes from.
+func (x *fileIndex) indexExtends() {
+	n := len(x.files)
+	for i := 0; i < n; i++ {
+		names := make([]string, 0, len(x.services[i]))
+		for name := range x.services[i] {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			ext, ok := x.services[i][name]["extends"]
+			if !ok {
+				continue
+			}
+			from := x.files[i]
+			file, base := extendsTarget(from, ext)
+			for depth := 0; depth < 8 && base != ""; depth++ {
+				svcs, _, _ := scanFile(file)
+				keys := svcs[base]
+				if keys == nil {
+					break
+				}
+				inherited := map[string]*yaml.Node{}
+				for k, v := range keys {
+					if k != "extends" && !x.setByProject(n, name, k) {
+						inherited[k] = v
+					}
+				}
+				if file != from && len(inherited) > 0 {
+					x.files = append(x.files, file)
+					x.services = append(x.services, map[string]map[string]*yaml.Node{name: inherited})
+					x.topLevel = append(x.topLevel, map[string]bool{})
+				}
+				next, ok := keys["extends"]
+				if !ok {
+					break
+				}
+				from = file
+				file, base = extendsTarget(file, next)
+			}
+		}
+	}
+}
+
+// setByProject reports whether one of the first n (the project's) files
+// sets key for the service.
+func (x *fileIndex) setByProject(n int, service, key string) bool {
+	for i := 0; i < n; i++ {
+		if _, ok := x.services[i][service][key]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// extendsTarget reads an extends: node (a service name, or a mapping
+// with file and service) of a service in file from.
+func extendsTarget(from string, n *yaml.Node) (file, service string) {
+	file = from
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return file, n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			switch v := n.Content[i+1]; n.Content[i].Value {
+			case "file":
+				file = v.Value
+				if !filepath.IsAbs(file) {
+					file = filepath.Join(filepath.Dir(from), file)
+				}
+			case "service":
+				service = v.Value
+			}
+		}
+	}
+	return file, service
 }
 
 // includedFiles lists the files an include: node names (a path, or a
