@@ -25,9 +25,13 @@ import (
 const soakCycles = 50
 
 // Bounds on the growth of compod's memory (this process) from the end of
-// the first cycle to the end of the last, each a base plus an amount per
-// cycle: the base absorbs noise, the per-cycle part lets a long run
-// (make soak) catch a leak too small to show in 50 cycles.
+// the warm-up (the first tenth of the cycles) to the end of the last, each
+// a base plus an amount per cycle: the base absorbs noise, the per-cycle
+// part lets a long run (make soak) catch a leak too small to show in 50
+// cycles. The warm-up matters under the race detector (make test): its
+// shadow memory makes RSS fall at the first forced GC and climb back over
+// the next few cycles (153 → 182 MiB by cycle 5, then 185 MiB at cycle 50
+// in one CI run), while the heap stays flat.
 //
 // Measured on the 2-core test box, busy with other test runs (RSS and heap
 // after a forced GC):
@@ -99,6 +103,7 @@ volumes:
 	httpc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 
 	start := memNow(t)
+	warmup := max(cycles/10, 1)
 	var warm memFigures
 	var loggersFirst, loggersLast loggerFigures
 	ups := make([]time.Duration, 0, cycles)
@@ -141,7 +146,7 @@ volumes:
 			t.Fatalf("cycle %d: down: %v", i, err)
 		}
 		downs = append(downs, time.Since(t0))
-		if i == 1 {
+		if i == warmup {
 			warm = memNow(t)
 		}
 		if i%max(cycles/10, 1) == 0 || i == cycles {
@@ -163,8 +168,8 @@ volumes:
 	t.Logf("%d cycles in %v: up p50 %v max %v, down p50 %v max %v",
 		cycles, elapsed.Round(time.Second), ups[len(ups)/2].Round(time.Millisecond), ups[len(ups)-1].Round(time.Millisecond),
 		downs[len(downs)/2].Round(time.Millisecond), downs[len(downs)-1].Round(time.Millisecond))
-	t.Logf("compod RSS: start %s, after cycle 1 %s, end %s (growth %s since cycle 1, bound %s); peak (VmHWM) %s; heap %s → %s (bound +%s); goroutines %d → %d → %d",
-		mib(start.rss), mib(warm.rss), mib(end.rss), mib(growth), mib(bound), mib(end.hwm), mib(warm.heap), mib(end.heap), mib(heapBound),
+	t.Logf("compod RSS: start %s, after cycle %d %s, end %s (growth %s since cycle %d, bound %s); peak (VmHWM) %s; heap %s → %s (bound +%s); goroutines %d → %d → %d",
+		mib(start.rss), warmup, mib(warm.rss), mib(end.rss), mib(growth), warmup, mib(bound), mib(end.hwm), mib(warm.heap), mib(end.heap), mib(heapBound),
 		start.goroutines, warm.goroutines, end.goroutines)
 	t.Logf("shim-logger RSS: cycle 1: %d loggers, VmRSS max %s, RssAnon %s in all; cycle %d: %d loggers, VmRSS max %s, RssAnon %s in all",
 		loggersFirst.count, mib(loggersFirst.max), mib(loggersFirst.anon), cycles, loggersLast.count, mib(loggersLast.max), mib(loggersLast.anon))
@@ -173,15 +178,15 @@ volumes:
 		cycles, elapsed.Round(time.Second), elapsed.Seconds()/float64(cycles), mib(warm.rss), mib(end.rss), mib(growth), mib(bound), mib(end.hwm),
 		mib(warm.heap), mib(end.heap), mib(heapBound), warm.goroutines, end.goroutines, loggersLast.count, mib(loggersLast.max))
 	if growth > bound {
-		t.Errorf("compod's RSS grew by %s over %d cycles (after the first), more than %s: a leak", mib(growth), cycles-1, mib(bound))
+		t.Errorf("compod's RSS grew by %s over %d cycles (after the warm-up), more than %s: a leak", mib(growth), cycles-warmup, mib(bound))
 	}
 	if heapGrowth > heapBound {
-		t.Errorf("compod's heap grew by %s over %d cycles (after the first), more than %s: a leak", mib(heapGrowth), cycles-1, mib(heapBound))
+		t.Errorf("compod's heap grew by %s over %d cycles (after the warm-up), more than %s: a leak", mib(heapGrowth), cycles-warmup, mib(heapBound))
 	}
 	// Every goroutine of a pod (supervisor, event stream, probes) ends with
 	// Down; a few may still be finishing (gRPC stream teardown).
 	if end.goroutines > warm.goroutines+5 {
-		t.Errorf("goroutines: %d after the first cycle, %d after the last: a leak\n%s", warm.goroutines, end.goroutines, allStacks())
+		t.Errorf("goroutines: %d after the warm-up, %d after the last: a leak\n%s", warm.goroutines, end.goroutines, allStacks())
 	}
 	// Processes are not in the harness's leak check: the shims and their
 	// loggers exit once their task is deleted (shortly after Down returns).
