@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
@@ -42,11 +41,7 @@ services:
     devices: ["compod.test/device=zero"]
 `, testenv.BusyboxRef), nil)
 	h.up(plan)
-	var logs string
-	waitFor(t, 20*time.Second, "the service's output", func() (bool, string) {
-		logs = h.logsOf("cdidev", "app")
-		return strings.Contains(logs, "probe-done"), logs
-	})
+	logs := h.logsUntil("cdidev", "app", "probe-done")
 	if !strings.Contains(logs, "00 00 00 00") || !strings.Contains(logs, "device=zero") {
 		t.Errorf("the CDI device's node and environment are not in the service:\n%s", logs)
 	}

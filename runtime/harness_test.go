@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -261,6 +262,18 @@ func (h *harness) logsOf(pod, service string) string {
 		h.t.Fatalf("logs %s/%s: %v", pod, service, err)
 	}
 	return b.String()
+}
+
+// logsUntil waits until a service's output holds marker (a probe's last
+// line) and returns that output.
+func (h *harness) logsUntil(pod, service, marker string) string {
+	h.t.Helper()
+	var logs string
+	waitFor(h.t, 20*time.Second, fmt.Sprintf("%s/%s printing %q", pod, service, marker), func() (bool, string) {
+		logs = h.logsOf(pod, service)
+		return strings.Contains(logs, marker), logs
+	})
+	return logs
 }
 
 func freeLoopbackPort(t testing.TB) int {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/compod/compod/internal/testenv"
 )
@@ -47,11 +46,7 @@ services:
 	if net.ParseIP(gw) == nil {
 		t.Fatalf("the pod's network has no gateway in its record: %+v", rec.Networks)
 	}
-	var logs string
-	waitFor(t, 20*time.Second, "the probe's output", func() (bool, string) {
-		logs = h.logsOf("hostgw", "probe")
-		return strings.Contains(logs, "probe-done"), logs
-	})
+	logs := h.logsUntil("hostgw", "probe", "probe-done")
 	if !strings.Contains(logs, gw+"\thost.docker.internal") {
 		t.Errorf("/etc/hosts does not map host.docker.internal to the gateway %s:\n%s", gw, logs)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/compod/compod/internal/testenv"
 )
@@ -32,11 +31,7 @@ services:
 `, testenv.BusyboxRef, probe), nil)
 	rec := h.up(plan)
 	for svc, want := range map[string]string{"api": "backend", "web": "frontend", "worker": "backend"} {
-		var logs string
-		waitFor(t, 20*time.Second, svc+"'s output", func() (bool, string) {
-			logs = h.logsOf("hostnames", svc)
-			return strings.Contains(logs, "probe-done"), logs
-		})
+		logs := h.logsUntil("hostnames", svc, "probe-done")
 		if !strings.Contains(logs, fmt.Sprintf("name=%s file=%s", want, want)) {
 			t.Errorf("service %s: want hostname and /etc/hostname %q:\n%s", svc, want, logs)
 		}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/compod/compod/internal/testenv"
 	"github.com/compod/compod/runtime"
@@ -34,11 +33,7 @@ services:
 `, testenv.BusyboxRef, probe), map[string]string{"nomkdir.json": profile})
 	h.up(plan)
 	for svc, want := range map[string]string{"strict": "mkdir-refused", "plain": "mkdir-made"} {
-		var logs string
-		waitFor(t, 20*time.Second, svc+"'s output", func() (bool, string) {
-			logs = h.logsOf("seccompfile", svc)
-			return strings.Contains(logs, "probe-done"), logs
-		})
+		logs := h.logsUntil("seccompfile", svc, "probe-done")
 		if !strings.Contains(logs, want) {
 			t.Errorf("service %s: want %s:\n%s", svc, want, logs)
 		}
