@@ -132,12 +132,12 @@ func TestRejections(t *testing.T) {
 		{name: "healthcheck test", files: map[string]string{"compose.yaml": svc + "    healthcheck:\n      test: [\"RUN\", \"x\"]\n"},
 			file: "compose.yaml", service: "web", field: "healthcheck.test", msg: "must start with CMD, CMD-SHELL or NONE"},
 		{name: "error in an extended file", files: map[string]string{
-			"compose.yaml": "services:\n  web:\n    extends: {file: base/common.yaml, service: common}\n    command: [\"sleep\", \"1\"]\n",
+			"compose.yaml":     "services:\n  web:\n    extends: {file: base/common.yaml, service: common}\n    command: [\"sleep\", \"1\"]\n",
 			"base/common.yaml": "services:\n  common:\n    image: busybox\n    stop_signal: SIGNOPE\n"},
 			file: "base/common.yaml", service: "web", field: "stop_signal", msg: `unknown signal "SIGNOPE"`},
 		{name: "compose-go error in an extended file", files: map[string]string{
 			"compose.yaml": "services:\n  web:\n    extends: {file: base.yaml, service: common}\n",
-			"base.yaml": "services:\n  common:\n    image: busybox\n    ports: [\"99999:80\"]\n"},
+			"base.yaml":    "services:\n  common:\n    image: busybox\n    ports: [\"99999:80\"]\n"},
 			file: "base.yaml", service: "web", field: "ports[0]", msg: "Invalid hostPort: 99999"},
 		{name: "not a CDI name", files: map[string]string{"compose.yaml": svc + "    devices: [\"/dev/fuse\", \"gpu=all\"]\n"},
 			file: "compose.yaml", service: "web", field: "devices[1]", msg: `"gpu=all" is not a CDI device name`},
