@@ -49,9 +49,9 @@ func networkStatuses(rec *PodRecord) []NetworkStatus {
 // else on the first network that can publish ports (its conflist has
 // portmap); a port whose network cannot publish, or a pod that publishes
 // ports on networks none of which can, is refused, naming them. The
-// second result gives, per port, the index of its attachment. Bandwidth limits (labels: the
-// launch's, else the services') go on every network that has the
-// bandwidth plugin, and are refused likewise.
+// second result gives, per port, the index of its attachment. Bandwidth
+// limits (labels: the launch's, else the services') go on every network
+// that has the bandwidth plugin, and are refused likewise.
 func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.NetworkSpec, ports []translate.PortMapping, labels map[string]string) ([]NetworkAttachment, []int, error) {
 	if plan.NetworkMode == "host" {
 		// The host's network namespace: no CNI, nothing to attach.
@@ -133,8 +133,9 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 			Aliases: slices.Clone(s.Aliases),
 		})
 	}
+	// Which network publishes each port; publishAssigned puts the ports
+	// there once their host ports are assigned.
 	portNet := make([]int, len(ports))
-	byNet := map[int][]translate.PortMapping{}
 	for k, p := range ports {
 		i := portsOn
 		if p.Network != "" {
@@ -154,10 +155,6 @@ func (e *Engine) planNetworks(plan *translate.PodPlan, override []translate.Netw
 			return nil, nil, fmt.Errorf("service %q publishes port %d, but the pod's CNI network %s cannot publish ports: its conflist has no portmap plugin (no %q capability); add one, or do not publish ports", p.Service, p.ContainerPort, strings.Join(names, ", "), cni.CapPortMappings)
 		}
 		portNet[k] = i
-		byNet[i] = append(byNet[i], p)
-	}
-	for i, ps := range byNet {
-		out[i].Request.Options.Ports = cniPorts(ps)
 	}
 	if err := applyBandwidth(plan, labels, out, bandwidthOn); err != nil {
 		return nil, nil, err
