@@ -44,9 +44,11 @@ test: setup lint
 	[ $$status -ne 0 ] || status=$$fuzz; \
 	exit $$status
 
-# go vet and staticcheck (version pinned here, fetched by go run).
+# gofmt, go vet and staticcheck (version pinned here, fetched by go run).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
