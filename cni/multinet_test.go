@@ -17,11 +17,7 @@ import (
 // private conf dir; the first can publish ports.
 func twoNetworks(t *testing.T) (cni.Config, cnitest.BridgeNetwork, cnitest.BridgeNetwork) {
 	t.Helper()
-	confDir, ipam := t.TempDir(), t.TempDir()
-	a := cnitest.BridgeNetwork{Name: "cpdnet1", Bridge: "cpdnet1", Subnet: "10.197.1.0/24", IPAMDir: ipam, Portmap: true}
-	b := cnitest.BridgeNetwork{Name: "cpdnet2", Bridge: "cpdnet2", Subnet: "10.197.2.0/24", IPAMDir: ipam}
-	a.Write(t, confDir)
-	b.Write(t, confDir)
+	confDir, a, b := cnitest.TwoBridges(t, "10.197.1.0/24", "10.197.2.0/24")
 	return cni.Config{ConfDir: confDir, BinDirs: testBinDirs, StateDir: newStateDir(t), DefaultNetwork: "cpdnet1"}, a, b
 }
 

@@ -302,6 +302,19 @@ func (b BridgeNetwork) ConfList() []byte {
 	return out
 }
 
+// TwoBridges writes two bridge networks, cpdnet1 (which can publish
+// ports) and cpdnet2, on the subnets given, into a private conf dir with
+// one IPAM dir, and returns the dir and the networks.
+func TwoBridges(t testing.TB, subnet1, subnet2 string) (confDir string, a, b BridgeNetwork) {
+	t.Helper()
+	confDir, ipam := t.TempDir(), t.TempDir()
+	a = BridgeNetwork{Name: "cpdnet1", Bridge: "cpdnet1", Subnet: subnet1, IPAMDir: ipam, Portmap: true}
+	b = BridgeNetwork{Name: "cpdnet2", Bridge: "cpdnet2", Subnet: subnet2, IPAMDir: ipam}
+	a.Write(t, confDir)
+	b.Write(t, confDir)
+	return confDir, a, b
+}
+
 // Write writes the conflist into dir as <Name>.conflist and removes the
 // bridge when the test ends (the bridge plugin never does).
 func (b BridgeNetwork) Write(t testing.TB, dir string) string {
