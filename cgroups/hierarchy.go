@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Hierarchy is one mounted cgroup hierarchy.
@@ -94,6 +95,30 @@ func Remove(cgPath string) error {
 		dir := filepath.Join(h.Mount, cgPath)
 		if err := removeTree(dir); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// A process left in the pod's cgroups (stragglers.go): killed, then
+	// the trees are removed again, as long as there were some to kill.
+	deadline := time.Now().Add(stragglerTimeout)
+	for time.Now().Before(deadline) {
+		errs = errs[:0]
+		found := false
+		for _, h := range hs {
+			dir := filepath.Join(h.Mount, cgPath)
+			killed, err := killStragglers(dir, deadline)
+			if err != nil {
+				return err
+			}
+			found = found || killed
+			if err := removeTree(dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) == 0 || !found {
+			break
 		}
 	}
 	return errors.Join(errs...)

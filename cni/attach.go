@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+
+	"github.com/compod/compod/internal/nspin"
 )
 
 // A pod is attached to any number of networks in its one netns: one
@@ -95,7 +97,7 @@ func Detach(ctx context.Context, base Config, podID, netnsPath string, reqs []Ne
 }
 
 func detach(ctx context.Context, lo *Network, nets []*Network, podID, netnsPath string, reqs []NetworkRequest) error {
-	if netnsPath != "" && !isNetNS(netnsPath) {
+	if netnsPath != "" && !nspin.IsPinned(netnsPath) {
 		netnsPath = ""
 	}
 	var errs []error

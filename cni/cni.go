@@ -24,6 +24,8 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/compod/compod/internal/nspin"
 )
 
 // Config says where the CNI configuration, plugins and state live. A pod
@@ -58,6 +60,11 @@ type Config struct {
 	// nothing else names one (see Resolve). "" means the only network
 	// of ConfDir, or compod's default network when ConfDir has none.
 	DefaultNetwork string `json:"defaultNetwork,omitempty"`
+	// DefaultNetVersion, with no ConfDir, says which conflist of compod's
+	// default network the pod was attached with (defaultnet.go):
+	// DEL must run the plugins ADD ran. Resolve gives new pods the
+	// current one; records from before it say 0, the first.
+	DefaultNetVersion int `json:"defaultNetVersion,omitempty"`
 }
 
 // PortMapping publishes ContainerPort of the pod on HostPort of the host.
@@ -94,6 +101,9 @@ type Network struct {
 	binDirs  []string
 	cacheDir string
 	config   Config // effective: defaults filled in
+	// hostRules: the network is compod's default network, whose NAT and
+	// FORWARD rules are host-wide (defaultrules.go), made sure of at ADD.
+	hostRules bool
 
 	mu        sync.Mutex
 	validated bool // Validate succeeded once
@@ -136,6 +146,14 @@ func New(cfg Config) (*Network, error) {
 		ipamDir = DefaultIPAMDir
 	}
 	switch {
+	case cfg.ConfDir == "" && cfg.DefaultNetVersion < DefaultNetVersion:
+		// A pod attached with an earlier conflist of the default network
+		// is removed with that one (it is not written out).
+		n.list, err = libcni.ConfListFromBytes(defaultConfList(ipamDir, cfg.DefaultNetVersion))
+		if err != nil {
+			panic(err) // a constant
+		}
+		n.file = filepath.Join(stateDir, "cni", "net.d", defaultConfName)
 	case cfg.ConfDir == "":
 		n.file, err = writeDefaultConf(stateDir, ipamDir)
 		if err != nil {
@@ -145,6 +163,7 @@ func New(cfg Config) (*Network, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loading compod's default CNI network %s: %w", n.file, err)
 		}
+		n.hostRules = true
 	case cfg.ConfFile != "":
 		n.file = cfg.ConfFile
 		n.list, err = loadConfFile(cfg.ConfFile, fmt.Sprintf("restore it (the pod's network was attached with it, from CNI conf dir %s)", cfg.ConfDir))
@@ -158,6 +177,9 @@ func New(cfg Config) (*Network, error) {
 		}
 	}
 	n.config = Config{ConfDir: cfg.ConfDir, BinDirs: binDirs, StateDir: stateDir, IPAMDir: ipamDir, IfName: ifName}
+	if cfg.ConfDir == "" {
+		n.config.DefaultNetVersion = min(cfg.DefaultNetVersion, DefaultNetVersion)
+	}
 	if cfg.ConfDir != "" {
 		n.config.ConfFile = n.file
 	}
@@ -454,7 +476,19 @@ func (n *Network) add(ctx context.Context, podID, netnsPath string, o *Options) 
 	if err != nil {
 		return nil, err
 	}
+	// The default network's host-wide rules are checked while the
+	// plugins run: nothing goes through them before ADD returns.
+	var rulesC chan error
+	if n.hostRules {
+		rulesC = make(chan error, 1)
+		go func() { rulesC <- ensureDefaultRules(defaultRulesLockDir) }()
+	}
 	res, err := n.cni.AddNetworkList(ctx, list, n.runtimeConf(podID, netnsPath, n.ifName, o))
+	if rulesC != nil {
+		if rerr := <-rulesC; rerr != nil && err == nil {
+			return nil, rerr
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("CNI ADD to network %q (%s): %w", n.list.Name, n.file, err)
 	}
@@ -534,7 +568,7 @@ func (n *Network) Remove(ctx context.Context, podID, netnsPath string, ports []P
 	if err := n.findPlugins("to remove pod " + podID + " from"); err != nil {
 		return err
 	}
-	if netnsPath != "" && !isNetNS(netnsPath) {
+	if netnsPath != "" && !nspin.IsPinned(netnsPath) {
 		netnsPath = ""
 	}
 	return errors.Join(n.del(ctx, podID, netnsPath, &Options{Ports: ports}), n.delLoopback(ctx, podID, netnsPath))

@@ -62,7 +62,7 @@ func newStateDir(t *testing.T) string {
 
 func newNetwork(t *testing.T, stateDir string) *cni.Network {
 	t.Helper()
-	n, err := cni.New(cni.Config{StateDir: stateDir, BinDirs: testBinDirs})
+	n, err := cni.New(cni.Config{StateDir: stateDir, BinDirs: testBinDirs, DefaultNetVersion: cni.DefaultNetVersion})
 	if err != nil {
 		t.Fatalf("cni.New: %v", err)
 	}
@@ -429,13 +429,18 @@ func TestRemoveUnplugsVethOfHeldNetNS(t *testing.T) {
 // A compod killed during ADD leaves no cached result: DEL then cannot tell
 // the firewall plugin the pod's address, and its CNI-FORWARD rules stayed
 // (seen after `up` was SIGKILLed mid-launch). Remove finds the address in
-// host-local's reservations and removes them.
+// host-local's reservations and removes them. The firewall plugin is in
+// the default network's first conflist (DefaultNetVersion 0), which pods
+// attached with it are removed with.
 func TestRemoveWithoutCachedResult(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
 	stateDir, pinDir := newStateDir(t), newNetNSDir(t)
 	before := cnitest.Snapshot(t, stateDir, pinDir)
-	n := newNetwork(t, stateDir)
+	n, err := cni.New(cni.Config{StateDir: stateDir, BinDirs: testBinDirs, DefaultNetVersion: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := pin(t, pinDir, "nocache")
 	id := podID(t)
 	att, err := n.Setup(ctx, id, path, nil)

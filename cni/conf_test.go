@@ -3,9 +3,11 @@ package cni_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,7 +162,8 @@ func TestNoPluginsInBinDirs(t *testing.T) {
 func TestDefaultConfWrittenUnderStateDir(t *testing.T) {
 	requirePlugins(t)
 	stateDir := t.TempDir()
-	if _, err := cni.New(cni.Config{StateDir: stateDir}); err != nil {
+	current := cni.Config{StateDir: stateDir, DefaultNetVersion: cni.DefaultNetVersion}
+	if _, err := cni.New(current); err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	file := filepath.Join(stateDir, "cni", "net.d", "10-compod.conflist")
@@ -172,17 +175,36 @@ func TestDefaultConfWrittenUnderStateDir(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s =\n%s\nwant\n%s", file, got, want)
 	}
-	for _, s := range []string{`"cniVersion": "1.0.0"`, `"bridge": "compod0"`, `"subnet": "10.89.0.0/16"`, `"dst": "0.0.0.0/0"`, `"portMappings": true`, `"snat": true`, `"backend": "iptables"`, `"hairpinMode": true`, `"ipMasq": true`, `"isGateway": true`, cni.DefaultIPAMDir} {
+	for _, s := range []string{`"cniVersion": "1.0.0"`, `"bridge": "compod0"`, `"subnet": "10.89.0.0/16"`, `"dst": "0.0.0.0/0"`, `"portMappings": true`, `"snat": true`, `"hairpinMode": true`, `"isGateway": true`, cni.DefaultIPAMDir} {
 		if !bytes.Contains(got, []byte(s)) {
 			t.Errorf("default conflist lacks %s", s)
+		}
+	}
+	// NAT and FORWARD are host-wide rules of compod's (defaultrules.go),
+	// not per-pod rules of the plugins.
+	for _, s := range []string{`"ipMasq"`, `"firewall"`} {
+		if bytes.Contains(got, []byte(s)) {
+			t.Errorf("default conflist has %s", s)
 		}
 	}
 	if err := os.WriteFile(file, []byte(`{"cniVersion":"1.0.0","name":"compod","plugins":[{"type":"loopback"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := cni.New(cni.Config{StateDir: stateDir})
+	// A pod attached with the first conflist (a record that names no
+	// version) is removed with it; it is not written out.
+	legacy, err := cni.New(cni.Config{StateDir: stateDir})
+	if err != nil {
+		t.Fatalf("New of version 0: %v", err)
+	}
+	if plugins := pluginTypes(t, legacy); !slices.Equal(plugins, []string{"bridge", "portmap", "firewall"}) {
+		t.Errorf("default network version 0 runs %v, want bridge, portmap, firewall", plugins)
+	}
+	n, err := cni.New(current)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if plugins := pluginTypes(t, n); !slices.Equal(plugins, []string{"bridge", "portmap"}) {
+		t.Errorf("default network runs %v, want bridge, portmap", plugins)
 	}
 	if got, _ := os.ReadFile(file); !bytes.Equal(got, want) {
 		t.Errorf("changed default conflist was not rewritten:\n%s", got)
@@ -197,4 +219,22 @@ func TestDefaultConfWrittenUnderStateDir(t *testing.T) {
 	if _, err := cni.New(cni.Config{}); err == nil {
 		t.Error("New without a state dir succeeded")
 	}
+}
+
+// pluginTypes are the plugin types of n's conflist, in order.
+func pluginTypes(t *testing.T, n *cni.Network) []string {
+	t.Helper()
+	var list struct {
+		Plugins []struct {
+			Type string `json:"type"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(n.ConfListBytes(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range list.Plugins {
+		out = append(out, p.Type)
+	}
+	return out
 }

@@ -232,6 +232,7 @@ func Resolve(cfg Config, name string) (Config, NetworkInfo, error) {
 	out.DefaultNetwork = ""
 	if info.BuiltIn {
 		out.ConfDir, out.ConfFile = "", ""
+		out.DefaultNetVersion = DefaultNetVersion
 	} else {
 		out.ConfFile = info.File
 	}

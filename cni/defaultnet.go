@@ -10,8 +10,9 @@ import (
 	"github.com/containerd/continuity"
 )
 
-// compod's default network: a bridge with NAT to the outside, published
-// ports and per-pod firewall rules, all from the reference plugins.
+// compod's default network: a bridge with NAT to the outside and published
+// ports from the reference plugins, and host-wide NAT and FORWARD rules
+// for the bridge from compod (defaultrules.go).
 const (
 	DefaultNetworkName = "compod"
 	DefaultBridge      = "compod0"
@@ -23,39 +24,52 @@ const (
 	defaultConfName   = "10-compod.conflist"
 )
 
+// DefaultNetVersion is the conflist of the default network that new pods
+// are attached with:
+//
+//   - 0: bridge with ipMasq, portmap, firewall: NAT and FORWARD rules per
+//     pod, made by the plugins;
+//   - 1: bridge without ipMasq, portmap: NAT and FORWARD rules for the
+//     whole bridge, made once per host by compod (defaultrules.go).
+//
+// A pod is removed with the conflist it was attached with
+// (Config.DefaultNetVersion).
+const DefaultNetVersion = 1
+
 // DefaultConfList is the default network's conflist, with host-local's
 // reservations kept in ipamDir.
-func DefaultConfList(ipamDir string) []byte {
+func DefaultConfList(ipamDir string) []byte { return defaultConfList(ipamDir, DefaultNetVersion) }
+
+// defaultConfList is the default network's conflist of a version.
+func defaultConfList(ipamDir string, version int) []byte {
 	type m = map[string]any
+	bridge := m{
+		"type":        "bridge",
+		"bridge":      DefaultBridge,
+		"isGateway":   true,
+		"hairpinMode": true,
+		"ipam": m{
+			"type":    "host-local",
+			"ranges":  [][]m{{{"subnet": DefaultSubnet}}},
+			"routes":  []m{{"dst": "0.0.0.0/0"}},
+			"dataDir": ipamDir,
+		},
+	}
+	plugins := []m{bridge, {
+		"type":         "portmap",
+		"capabilities": m{"portMappings": true},
+		// snat makes host-local (127.0.0.1) and hairpin connections to
+		// published ports work.
+		"snat": true,
+	}}
+	if version == 0 {
+		bridge["ipMasq"] = true
+		plugins = append(plugins, m{"type": "firewall", "backend": "iptables"})
+	}
 	conf := m{
 		"cniVersion": DefaultCNIVersion,
 		"name":       DefaultNetworkName,
-		"plugins": []m{
-			{
-				"type":        "bridge",
-				"bridge":      DefaultBridge,
-				"isGateway":   true,
-				"ipMasq":      true,
-				"hairpinMode": true,
-				"ipam": m{
-					"type":    "host-local",
-					"ranges":  [][]m{{{"subnet": DefaultSubnet}}},
-					"routes":  []m{{"dst": "0.0.0.0/0"}},
-					"dataDir": ipamDir,
-				},
-			},
-			{
-				"type":         "portmap",
-				"capabilities": m{"portMappings": true},
-				// snat makes host-local (127.0.0.1) and hairpin
-				// connections to published ports work.
-				"snat": true,
-			},
-			{
-				"type":    "firewall",
-				"backend": "iptables",
-			},
-		},
+		"plugins":    plugins,
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
@@ -67,6 +81,10 @@ func DefaultConfList(ipamDir string) []byte {
 // DefaultIPAMDir is where the default network's IP reservations live: on
 // tmpfs, so they go with the pods' netns at reboot.
 const DefaultIPAMDir = "/run/compod/cni/ipam"
+
+// defaultRulesLockDir holds the host-wide lock under which compods make the
+// default network's iptables rules (defaultrules.go).
+const defaultRulesLockDir = "/run/compod/cni"
 
 // writeDefaultConf writes the default conflist under stateDir unless it is
 // already there with the same content, and returns its path.

@@ -39,6 +39,8 @@ type Engine struct {
 	// volumesDir is where named volumes live; "" = <stateDir>/volumes.
 	volumesDir string
 	netnsDir   string
+	// nsPinDir is where pods' IPC and UTS namespaces are pinned (nspins.go).
+	nsPinDir string
 	// instance qualifies every host-wide name of this engine's pods
 	// (names.go).
 	instance string
@@ -179,6 +181,7 @@ func configure(opts []Option) (*Engine, error) {
 		namespace:    DefaultNamespace,
 		stateDir:     DefaultStateDir,
 		netnsDir:     DefaultNetNSDir,
+		nsPinDir:     DefaultNSPinDir,
 		cgroupParent: DefaultCgroupParent,
 		portRegistry: DefaultPortRegistryDir,
 		log:          slog.Default(),

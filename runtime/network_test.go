@@ -17,7 +17,7 @@ import (
 var testBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
 // defaultNetworkPlugins are the plugins compod's default network runs.
-var defaultNetworkPlugins = []string{"bridge", "host-local", "portmap", "firewall", "loopback"}
+var defaultNetworkPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
 
 // linkPlugins puts the default network's plugins into dir (as links to the
 // installed ones): a bin dir whose plugins a test can take away.

@@ -111,14 +111,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err := ctx.Err(); err != nil {
 		return 0, context.Cause(ctx)
 	}
-	rec.IP, rec.Network = att.IP, att.Network
-	for i := range rec.Networks {
-		if i < len(att.Attachments) {
-			a := att.Attachments[i]
-			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
-			rec.Networks[i].Gateway = a.Gateway
-		}
-	}
+	recordAttachment(rec, att)
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}
@@ -129,6 +122,18 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil
+}
+
+// recordAttachment puts what attaching gave the pod in its record.
+func recordAttachment(rec *PodRecord, att *netResult) {
+	rec.IP, rec.Network = att.IP, att.Network
+	for i := range rec.Networks {
+		if i < len(att.Attachments) {
+			a := att.Attachments[i]
+			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
+			rec.Networks[i].Gateway = a.Gateway
+		}
+	}
 }
 
 // netOutcome is what an overlapping CNI ADD gave.

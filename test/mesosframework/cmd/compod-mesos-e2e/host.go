@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/compod/compod/runtime"
 )
 
 // httpEventually GETs http://127.0.0.1:port/ until the body contains want
@@ -160,14 +162,17 @@ func waitCgroupGone(containerID string, bound time.Duration, agentMounts map[str
 	}
 }
 
-// compodNetns lists the compod-* network namespaces `ip netns list` shows
-// (the pins in /run/netns).
+// compodNetns lists the compod-* namespace pins: the network namespaces
+// `ip netns list` shows (the pins in /run/netns) and the pods' IPC and UTS
+// namespaces (runtime.DefaultNSPinDir).
 func compodNetns() map[string]bool {
 	out := map[string]bool{}
-	ents, _ := os.ReadDir("/run/netns")
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "compod-") {
-			out[e.Name()] = true
+	for _, dir := range []string{"/run/netns", runtime.DefaultNSPinDir} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "compod-") {
+				out[filepath.Join(dir, e.Name())] = true
+			}
 		}
 	}
 	return out
@@ -228,7 +233,7 @@ func (r *runner) waitClean(pod string, bound time.Duration) error {
 				left = append(left, fmt.Sprintf("containers in namespace %s: %s", r.o.ns, strings.Join(ctrs, ", ")))
 			}
 			if len(netns) > 0 {
-				left = append(left, "netns: "+strings.Join(netns, ", "))
+				left = append(left, "namespace pins: "+strings.Join(netns, ", "))
 			}
 			return fmt.Errorf("after pod %s, %v later: %s", pod, bound, strings.Join(left, "; "))
 		}
@@ -245,10 +250,12 @@ func (r *runner) leftovers(pod string) string {
 	if ctrs, err := r.containersLeft(ctx); err == nil && len(ctrs) > 0 {
 		left = append(left, "containers "+strings.Join(ctrs, ", "))
 	}
-	for _, n := range r.newNetns() {
-		// compod-<instance>-<pod> (compod-<pod> from older compods)
+	for _, p := range r.newNetns() {
+		// compod-<instance>-<pod> (compod-<pod> from older compods), its
+		// IPC and UTS pins with -ipc and -uts
+		n := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), "-ipc"), "-uts")
 		if n == "compod-"+pod || (strings.HasPrefix(n, "compod-") && strings.HasSuffix(n, "-"+pod) && len(n) == len("compod-xxxxxxxx-"+pod)) {
-			left = append(left, "netns "+n)
+			left = append(left, "namespace pin "+p)
 		}
 	}
 	if len(left) == 0 {

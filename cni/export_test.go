@@ -1,0 +1,4 @@
+package cni
+
+// ConfListBytes is the conflist the network runs, for tests.
+func (n *Network) ConfListBytes() []byte { return n.list.Bytes }
