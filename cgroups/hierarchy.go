@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -90,39 +91,33 @@ func Remove(cgPath string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, h := range hs {
-		dir := filepath.Join(h.Mount, cgPath)
-		if err := removeTree(dir); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	// A process left in the pod's cgroups (stragglers.go): killed, then
-	// the trees are removed again, as long as there were some to kill.
-	deadline := time.Now().Add(stragglerTimeout)
-	for time.Now().Before(deadline) {
-		errs = errs[:0]
-		found := false
+	// A cgroup that still has a process is retried for a while: a
+	// container whose creation was under way when its compod was killed
+	// (SIGKILL during `up`) can still have its runc init there, which
+	// containerd removes a moment later, when it undoes the creation its
+	// client gave up on. Anything else there is reported.
+	deadline := time.Now().Add(busyTimeout)
+	delay := 20 * time.Millisecond
+	for {
+		var errs []error
+		busy := false
 		for _, h := range hs {
 			dir := filepath.Join(h.Mount, cgPath)
-			killed, err := killStragglers(dir, deadline)
-			if err != nil {
-				return err
-			}
-			found = found || killed
 			if err := removeTree(dir); err != nil {
 				errs = append(errs, err)
+				busy = busy || errors.Is(err, syscall.EBUSY)
 			}
 		}
-		if len(errs) == 0 || !found {
-			break
+		if !busy || time.Now().After(deadline) {
+			return errors.Join(errs...)
 		}
+		time.Sleep(delay)
+		delay = min(2*delay, 500*time.Millisecond)
 	}
-	return errors.Join(errs...)
 }
+
+// busyTimeout bounds how long Remove waits for a pod's cgroups to empty.
+const busyTimeout = 5 * time.Second
 
 // removeTree removes a cgroup directory bottom-up: cgroupfs only allows
 // rmdir of a cgroup without children or processes, and it refuses unlink of

@@ -142,10 +142,6 @@ func (e *Engine) down(ctx context.Context, pod string, opts DownOptions) error {
 		rec = &detached
 	}
 	errs = append(errs, e.removeContainersAndNetwork(ctx, rec)...)
-	// The namespace pins go once nothing can join them any more.
-	if err := releaseNSPins(rec); err != nil {
-		errs = append(errs, err)
-	}
 	phase("containers and network removed")
 	errs = append(errs, e.removeLeftovers(ctx, rec)...)
 	if rec.Cgroup != "" {

@@ -39,8 +39,6 @@ type Engine struct {
 	// volumesDir is where named volumes live; "" = <stateDir>/volumes.
 	volumesDir string
 	netnsDir   string
-	// nsPinDir is where pods' IPC and UTS namespaces are pinned (nspins.go).
-	nsPinDir string
 	// instance qualifies every host-wide name of this engine's pods
 	// (names.go).
 	instance string
@@ -181,7 +179,6 @@ func configure(opts []Option) (*Engine, error) {
 		namespace:    DefaultNamespace,
 		stateDir:     DefaultStateDir,
 		netnsDir:     DefaultNetNSDir,
-		nsPinDir:     DefaultNSPinDir,
 		cgroupParent: DefaultCgroupParent,
 		portRegistry: DefaultPortRegistryDir,
 		log:          slog.Default(),

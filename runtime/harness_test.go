@@ -178,7 +178,7 @@ func (h *harness) snapshot() hostState {
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, h.stateDir) || strings.Contains(line, "/netns/compod-") || strings.Contains(line, runtime.DefaultNSPinDir+"/") || strings.Contains(line, "/"+h.namespace+"/") {
+		if strings.Contains(line, h.stateDir) || strings.Contains(line, "/netns/compod-") || strings.Contains(line, "/"+h.namespace+"/") {
 			f := strings.Fields(line)
 			s.mounts = append(s.mounts, f[4])
 		}

@@ -387,7 +387,7 @@ func (s *supervisor) restart(ctx context.Context, a podstate.RestartService) {
 		fail(err)
 		return
 	}
-	task, err := ctr.NewTask(ctx, s.e.taskIO(s.rec, spec))
+	task, err := s.e.newTask(ctx, ctr, s.e.taskIO(s.rec, spec))
 	if err == nil {
 		err = task.Start(ctx)
 	}

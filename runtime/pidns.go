@@ -20,8 +20,8 @@ func servicePIDPlaceholder(service string) string { return "PID_OF_" + service }
 // withPIDNamespace puts the service in the PID namespace its plan says
 // (translate/pidns.go): its own (containerd's default), the pod's (the
 // pause container's), the host's, or that of another service, which has
-// started before it (it depends on it). In a preview (ServiceSpec: the pod
-// does not run) the paths hold placeholders.
+// started before it (it depends on it). pausePID 0 means the pod does not
+// run (ServiceSpec): the paths then hold placeholders.
 func (e *Engine) withPIDNamespace(ctx context.Context, rec *PodRecord, svc *translate.ServiceSpec, pausePID uint32) (oci.SpecOpts, error) {
 	join := func(pid string) oci.SpecOpts {
 		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/proc/" + pid + "/ns/pid"})
@@ -35,7 +35,7 @@ func (e *Engine) withPIDNamespace(ctx context.Context, rec *PodRecord, svc *tran
 		return join(fmt.Sprint(pausePID)), nil
 	case strings.HasPrefix(mode, "service:"):
 		owner := strings.TrimPrefix(mode, "service:")
-		if rec.preview {
+		if pausePID == 0 {
 			return join(servicePIDPlaceholder(owner)), nil
 		}
 		pid, err := e.servicePID(ctx, rec.Plan.Name, owner)

@@ -19,18 +19,6 @@ import (
 // writePodFiles makes the pod's directories and /etc files. It runs after
 // CNI, because /etc/hosts names the pod's IP.
 func (e *Engine) writePodFiles(rec *PodRecord) error {
-	if err := e.preparePodFiles(rec); err != nil {
-		return err
-	}
-	return e.writeHostsFile(rec)
-}
-
-// preparePodFiles makes the pod's directories and the /etc files that do
-// not depend on its network, and an empty /etc/hosts: what a service's
-// container needs to be created. writeHostsFile fills /etc/hosts in place
-// (the services' bind mounts hold the file) once the network is attached,
-// before any service starts.
-func (e *Engine) preparePodFiles(rec *PodRecord) error {
 	plan := &rec.Plan
 	dir := e.podDir(plan.Name)
 	if err := mkdirMode(filepath.Join(dir, "etc"), modeEtcDir); err != nil {
@@ -42,12 +30,16 @@ func (e *Engine) preparePodFiles(rec *PodRecord) error {
 	if err := e.writeFileMounts(plan); err != nil {
 		return err
 	}
+	if rec.NetworkMode != "host" && hostGateway(rec.Networks) == "" && slices.ContainsFunc(plan.ExtraHosts, func(h translate.HostEntry) bool { return h.IP == translate.HostGateway }) {
+		return fmt.Errorf("field \"extra_hosts\": host-gateway: none of the pod's networks has a gateway to the host (network_mode none, or a network whose plugin gives no gateway): give the host's IP address instead")
+	}
 	files := map[string][]byte{
-		"hosts":       nil,
+		"hosts":       hostsFile(plan, rec.IP, rec.Networks),
 		"resolv.conf": resolvConf(plan.DNS),
 		"hostname":    []byte(podHostname(rec) + "\n"),
 	}
 	if rec.NetworkMode == "host" {
+		files["hosts"] = hostNetworkHostsFile(plan, "/etc/hosts")
 		files["resolv.conf"] = hostNetworkResolvConf(plan.DNS, "/etc/resolv.conf")
 	}
 	for _, s := range plan.Services {
@@ -59,25 +51,6 @@ func (e *Engine) preparePodFiles(rec *PodRecord) error {
 		if err := writeFileMode(filepath.Join(dir, "etc", name), data, modeEtcFile); err != nil {
 			return fmt.Errorf("writing pod %s: %w", name, err)
 		}
-	}
-	return nil
-}
-
-// writeHostsFile writes the pod's /etc/hosts, which names the pod's
-// addresses: after its network is attached.
-func (e *Engine) writeHostsFile(rec *PodRecord) error {
-	plan := &rec.Plan
-	var data []byte
-	if rec.NetworkMode == "host" {
-		data = hostNetworkHostsFile(plan, "/etc/hosts")
-	} else {
-		if hostGateway(rec.Networks) == "" && slices.ContainsFunc(plan.ExtraHosts, func(h translate.HostEntry) bool { return h.IP == translate.HostGateway }) {
-			return fmt.Errorf("field \"extra_hosts\": host-gateway: none of the pod's networks has a gateway to the host (network_mode none, or a network whose plugin gives no gateway): give the host's IP address instead")
-		}
-		data = hostsFile(plan, rec.IP, rec.Networks)
-	}
-	if err := writeFileMode(filepath.Join(e.podDir(plan.Name), "etc", "hosts"), data, modeEtcFile); err != nil {
-		return fmt.Errorf("writing pod hosts: %w", err)
 	}
 	return nil
 }

@@ -29,11 +29,6 @@ type PodRecord struct {
 	// attachment and Cgroup its cgroup: removal uses the names the launch
 	// used, whatever this compod would name them.
 	NetNSPath string `json:"netnsPath,omitempty"`
-	// IPCNSPath and UTSNSPath are the pins of the pod's IPC and UTS
-	// namespaces (nspins.go); empty when its services join the pause
-	// container's.
-	IPCNSPath string `json:"ipcnsPath,omitempty"`
-	UTSNSPath string `json:"utsnsPath,omitempty"`
 	CNIID     string `json:"cniID,omitempty"`
 	Network   string `json:"network,omitempty"`
 	// CNI is the network the pod is attached to (conf file, bin dirs,
@@ -67,9 +62,6 @@ type PodRecord struct {
 	// With the pod's mutation lock free, the launching process died half
 	// way: `ps` says so, and gc or down removes what it made.
 	Launching bool `json:"launching,omitempty"`
-	// preview marks the record ServiceSpec builds a spec from: the pod
-	// does not run, and the pids of its namespaces are placeholders.
-	preview bool
 }
 
 const recordFile = "pod.json"

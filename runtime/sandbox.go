@@ -98,7 +98,7 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err != nil {
 		return 0, awaitNetwork(fmt.Errorf("creating sandbox container %s: %w", id, err))
 	}
-	task, err := ctr.NewTask(cctx, io)
+	task, err := e.newTask(cctx, ctr, io)
 	if call != nil {
 		att, err = call.reply(pod, err)
 	}
@@ -111,7 +111,14 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 	if err := ctx.Err(); err != nil {
 		return 0, context.Cause(ctx)
 	}
-	recordAttachment(rec, att)
+	rec.IP, rec.Network = att.IP, att.Network
+	for i := range rec.Networks {
+		if i < len(att.Attachments) {
+			a := att.Attachments[i]
+			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
+			rec.Networks[i].Gateway = a.Gateway
+		}
+	}
 	if err := e.writeRecord(rec); err != nil {
 		return 0, err
 	}
@@ -122,18 +129,6 @@ func (e *Engine) createSandbox(ctx context.Context, rec *PodRecord, pauseImg cli
 		return 0, fmt.Errorf("starting sandbox task %s: %w", id, err)
 	}
 	return task.Pid(), nil
-}
-
-// recordAttachment puts what attaching gave the pod in its record.
-func recordAttachment(rec *PodRecord, att *netResult) {
-	rec.IP, rec.Network = att.IP, att.Network
-	for i := range rec.Networks {
-		if i < len(att.Attachments) {
-			a := att.Attachments[i]
-			rec.Networks[i].IP, rec.Networks[i].IPs, rec.Networks[i].MAC, rec.Networks[i].Interface = a.IP, a.IPs, a.MAC, a.Interface
-			rec.Networks[i].Gateway = a.Gateway
-		}
-	}
 }
 
 // netOutcome is what an overlapping CNI ADD gave.
@@ -166,7 +161,7 @@ func (e *Engine) createHostNetworkSandbox(ctx context.Context, rec *PodRecord, p
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox container %s: %w", id, err)
 	}
-	task, err := ctr.NewTask(cctx, cio.NullIO)
+	task, err := e.newTask(cctx, ctr, cio.NullIO)
 	if err != nil {
 		return 0, fmt.Errorf("creating sandbox task %s: %w", id, err)
 	}

@@ -20,10 +20,8 @@ const (
 
 // startServices creates and starts every service once the services it
 // depends on are ready; services with no order between them start in
-// parallel. The first failure cancels the services still waiting. With
-// networkReady set, the services' containers and tasks are created at once
-// and each task is started once networkReady returns (pinnedSandbox).
-func (e *Engine) startServices(ctx context.Context, rec *PodRecord, sup *supervisor, images map[string]client.Image, pausePID uint32, networkReady func(context.Context) error, rb *rollback) error {
+// parallel. The first failure cancels the services still waiting.
+func (e *Engine) startServices(ctx context.Context, rec *PodRecord, sup *supervisor, images map[string]client.Image, pausePID uint32, rb *rollback) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	started := map[string]chan struct{}{}
@@ -64,7 +62,7 @@ func (e *Engine) startServices(ctx context.Context, rec *PodRecord, sup *supervi
 					}
 				}
 			}
-			task, err := e.startService(ctx, rec, svc, images[svc.Name], pausePID, networkReady, rb)
+			task, err := e.startService(ctx, rec, svc, images[svc.Name], pausePID, rb)
 			if err != nil {
 				cancel(err)
 				return
@@ -104,7 +102,7 @@ func (e *Engine) waitCompleted(ctx context.Context, t client.Task, svc, dep stri
 }
 
 // startService creates one service container and starts its task.
-func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translate.ServiceSpec, img client.Image, pausePID uint32, networkReady func(context.Context) error, rb *rollback) (client.Task, error) {
+func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translate.ServiceSpec, img client.Image, pausePID uint32, rb *rollback) (client.Task, error) {
 	pod := rec.Plan.Name
 	specOpts, err := e.serviceSpecOpts(ctx, rec, svc, img, pausePID)
 	if err != nil {
@@ -140,7 +138,7 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 	if err := e.copyUp(cctx, rec, svc, ctr); err != nil {
 		return nil, fmt.Errorf("service %q: field \"volumes\": %w", svc.Name, err)
 	}
-	task, err := ctr.NewTask(cctx, e.taskIO(rec, svc))
+	task, err := e.newTask(cctx, ctr, e.taskIO(rec, svc))
 	if err != nil && svc.OOMScoreAdj < 0 {
 		// runc's own error says nothing of it ("can't get final child's
 		// PID from pipe"), and it is the likely cause.
@@ -148,11 +146,6 @@ func (e *Engine) startService(ctx context.Context, rec *PodRecord, svc *translat
 	}
 	if err != nil {
 		return nil, fmt.Errorf("service %q: creating task (check command, user, working_dir and volumes): %w", svc.Name, err)
-	}
-	if networkReady != nil {
-		if err := networkReady(ctx); err != nil {
-			return nil, err
-		}
 	}
 	if err := task.Start(cctx); err != nil {
 		return nil, fmt.Errorf("service %q: starting task: %w", svc.Name, err)

@@ -90,10 +90,6 @@ func (e *Engine) ServiceSpec(ctx context.Context, plan *translate.PodPlan, servi
 		NetNSPath:  filepath.Join(e.netnsDir, e.netnsName(plan.Name)),
 		Cgroup:     e.podCgroup(plan.Name),
 		VolumesDir: e.VolumesDir(),
-		preview:    true,
-	}
-	if e.pinsNamespaces(plan) {
-		rec.IPCNSPath, rec.UTSNSPath = e.nsPinPaths(plan.Name)
 	}
 	opts, err := e.serviceSpecOpts(ctx, rec, svc, img, 0)
 	if err != nil {

@@ -32,8 +32,8 @@ func (e *Engine) serviceSpecOpts(ctx context.Context, rec *PodRecord, svc *trans
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
 		withPodNetwork(rec),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: podNSPath(rec.IPCNSPath, pausePID, "ipc")}),
-		withServiceUTS(rec, svc, pausePID),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pausePID)}),
+		withServiceUTS(svc, pausePID),
 		oci.WithCgroup(cgroups.ContainerPath(rec.Cgroup, svc.Name)),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelService: svc.Name}),
 	}
@@ -155,41 +155,15 @@ func (e *Engine) sandboxSpecOpts(rec *PodRecord, img client.Image) []oci.SpecOpt
 		oci.WithRootFSReadonly(),
 		oci.WithAnnotations(map[string]string{LabelPod: rec.Plan.Name, LabelRole: roleSandbox}),
 		withPodSysctls(rec.Plan.PodSysctls()),
-		withPinnedNamespaces(rec),
 	}
 }
 
-// withPinnedNamespaces makes the pause container join the pod's pinned
-// IPC and UTS namespaces (nspins.go) instead of making its own.
-func withPinnedNamespaces(rec *PodRecord) oci.SpecOpts {
-	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
-		if rec.IPCNSPath == "" {
-			return nil
-		}
-		for _, ns := range []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: rec.IPCNSPath}, {Type: specs.UTSNamespace, Path: rec.UTSNSPath}} {
-			if err := oci.WithLinuxNamespace(ns)(ctx, c, ctr, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// podNSPath is the pod's namespace of a kind the services join: its pin,
-// or the pause container's when it has none.
-func podNSPath(pin string, pausePID uint32, kind string) string {
-	if pin != "" {
-		return pin
-	}
-	return fmt.Sprintf("/proc/%d/ns/%s", pausePID, kind)
-}
-
-// withServiceUTS joins the pod's UTS namespace (the pod's hostname), or
-// gives a service with a hostname of its own a UTS namespace of its own
-// with that name.
-func withServiceUTS(rec *PodRecord, svc *translate.ServiceSpec, pausePID uint32) oci.SpecOpts {
+// withServiceUTS joins the pause container's UTS namespace (the pod's
+// hostname), or gives a service with a hostname of its own a UTS
+// namespace of its own with that name.
+func withServiceUTS(svc *translate.ServiceSpec, pausePID uint32) oci.SpecOpts {
 	if svc.Hostname == "" {
-		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: podNSPath(rec.UTSNSPath, pausePID, "uts")})
+		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", pausePID)})
 	}
 	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
 		if err := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace})(ctx, c, ctr, s); err != nil {

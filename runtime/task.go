@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 )
 
@@ -105,6 +107,41 @@ func deleteContainer(ctx context.Context, ctr client.Container) error {
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
+
+// taskBundleTimeout bounds how long newTask waits for containerd to finish
+// removing an earlier task of the same id.
+const taskBundleTimeout = 10 * time.Second
+
+// newTask is ctr.NewTask, retried (with backoff, up to taskBundleTimeout)
+// while containerd still has the bundle of an earlier task of the same id.
+// That happens right after `down` or gc removed a pod whose launch was
+// killed while containerd was creating a task: containerd goes on with
+// the creation after its client is gone and undoes it a moment later, and
+// until then the next launch's creation fails with "failed to start shim:
+// mkdir <bundle>: file exists" although nothing of the pod is to be seen.
+// The error says nothing more specific than that text.
+func (e *Engine) newTask(ctx context.Context, ctr client.Container, ioc cio.Creator) (client.Task, error) {
+	deadline := time.Now().Add(taskBundleTimeout)
+	delay := 50 * time.Millisecond
+	for {
+		task, err := ctr.NewTask(ctx, ioc)
+		if err == nil || !bundleLeft(err) || time.Now().After(deadline) {
+			return task, err
+		}
+		e.log.Info("containerd is still removing an earlier task of this container's id; trying again", "container", ctr.ID(), "err", err)
+		if !sleepCtx(ctx, delay) {
+			return nil, err
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// bundleLeft reports whether NewTask failed on the bundle of an earlier
+// task of the same id (newTask).
+func bundleLeft(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "failed to start shim") && strings.Contains(s, "file exists")
+}
 
 // sleepCtx waits d, or until ctx ends; it reports whether d passed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

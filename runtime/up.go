@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -197,7 +195,17 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	log.Debug("images ready", "elapsed", time.Since(start))
 	warnPortClashes(ctx, log, plan, images)
 
-	if err := e.startSandboxAndServices(ctx, rec, pause.img, images, rb, log, start); err != nil {
+	pausePID, err := e.createSandbox(ctx, rec, pause.img, rb)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
+
+	sup := e.supervise(rec, false)
+	if err := e.startServices(ctx, rec, sup, images, pausePID, rb); err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			err = cause
+		}
 		return nil, fmt.Errorf("pod %q: %w", plan.Name, err)
 	}
 	rec.Launching = false
@@ -211,56 +219,6 @@ func (e *Engine) Up(ctx context.Context, plan *translate.PodPlan, opts UpOptions
 	}
 	log.Info("pod started", "ip", rec.IP, "services", len(plan.Services), "elapsed", time.Since(start))
 	return rec, nil
-}
-
-// startSandboxAndServices makes the pod's sandbox and starts its services:
-// with the namespaces pinned (nspins.go), the pause container and the
-// services are created at once and the services start once the network
-// is attached; otherwise the services are created once the pause
-// container runs, joining its namespaces.
-func (e *Engine) startSandboxAndServices(ctx context.Context, rec *PodRecord, pauseImg client.Image, images map[string]client.Image, rb *rollback, log *slog.Logger, start time.Time) error {
-	if !e.pinsNamespaces(&rec.Plan) {
-		pausePID, err := e.createSandbox(ctx, rec, pauseImg, rb)
-		if err != nil {
-			return err
-		}
-		log.Debug("sandbox ready", "ip", rec.IP, "elapsed", time.Since(start))
-		return launchError(ctx, e.startServices(ctx, rec, e.supervise(rec, false), images, pausePID, nil, rb))
-	}
-	// A failure of the sandbox's background work cancels the services.
-	sctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	sb, err := e.startPinnedSandbox(sctx, rec, pauseImg, rb, fail)
-	if err != nil {
-		return err
-	}
-	var logReady sync.Once
-	networkReady := func(ctx context.Context) error {
-		err := sb.networkReady(ctx)
-		if err == nil {
-			logReady.Do(func() { log.Debug("network ready", "ip", rec.IP, "elapsed", time.Since(start)) })
-		}
-		return err
-	}
-	svcErr := e.startServices(sctx, rec, e.supervise(rec, false), images, 0, networkReady, rb)
-	// The sandbox's own failure is the cause of the services' (they were
-	// cancelled by it); it is reported once.
-	if sbErr := sb.wait(); sbErr != nil {
-		return sbErr
-	}
-	return launchError(ctx, svcErr)
-}
-
-// launchError is err, or the launch's cancellation cause (e.g. its timeout)
-// when the launch was cancelled.
-func launchError(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		return cause
-	}
-	return err
 }
 
 // clearStale makes room for a new pod of this name: a pod that has stopped

@@ -36,13 +36,11 @@ containerd gets) that up would give the service. The image's config
 containerd (--address) and needs the image present in the namespace: pull it
 first with ` + "`compod up --pull always`" + ` or ` + "`ctr -n NAMESPACE image pull`" + `. The parts that
 depend on a running pod are those a launch would use (the netns path under
---netns-dir, the IPC and UTS namespace pins under ` + runtime.DefaultNSPinDir + `, the
-cgroup path, the volume directories under --state-dir), except the pause
-process's pid, which the spec shows as ` + runtime.PausePIDPlaceholder + ` where the
-services join the pause container's namespaces (a pod whose services share
-its PID namespace, or with network sysctls: /proc/` + runtime.PausePIDPlaceholder + `/ns/ipc),
-and the pid of a service whose PID namespace the service joins (pid:
-service:NAME), shown as PID_OF_NAME.`,
+--netns-dir, the cgroup path, the volume directories under --state-dir),
+except the pause process's pid, which the spec shows as ` + runtime.PausePIDPlaceholder + `
+in the IPC and UTS namespace paths (/proc/` + runtime.PausePIDPlaceholder + `/ns/ipc), and the pid
+of a service whose PID namespace the service joins (pid: service:NAME), shown
+as PID_OF_NAME.`,
 		Example: `  compod config -f compose.yaml -f override.yaml
   compod config --format json | jq .services
   compod config --oci web | jq .process.args`,

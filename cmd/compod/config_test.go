@@ -126,10 +126,7 @@ volumes:
 	}
 	wantNS := map[specs.LinuxNamespaceType]string{
 		specs.NetworkNamespace: "/run/netns/compod-" + inst + "-cfgpull-oci",
-		// The pod's pinned IPC and UTS namespaces, which the pause
-		// container joins too.
-		specs.IPCNamespace: runtime.DefaultNSPinDir + "/compod-" + inst + "-cfgpull-oci-ipc",
-		specs.UTSNamespace: runtime.DefaultNSPinDir + "/compod-" + inst + "-cfgpull-oci-uts",
+		specs.IPCNamespace:     "/proc/PAUSE_PID/ns/ipc",
 	}
 	for _, ns := range s.Linux.Namespaces {
 		if want, ok := wantNS[ns.Type]; ok && ns.Path != want {

@@ -24,7 +24,7 @@ import (
 
 // State is the host's CNI-related state at one moment.
 type State struct {
-	NetNS []string // pins in /run/netns, NSPinDir and the extra pin dirs (full paths)
+	NetNS []string // pins in /run/netns and the extra pin dirs (full paths)
 	// PinMounts are the nsfs mounts on files of those dirs, one entry per
 	// mount: a pin mounted twice, or a copy hidden beneath another mount
 	// of its dir, shows up here even when its file is gone.
@@ -39,12 +39,7 @@ type State struct {
 	taken     bool // made by Snapshot
 }
 
-// NSPinDir is where compod pins pods' IPC and UTS namespaces
-// (runtime.DefaultNSPinDir, which this package cannot import): Snapshot
-// counts those pins with the netns pins.
-const NSPinDir = "/run/compod/ns"
-
-// Snapshot records namespace pins (in /run/netns, NSPinDir and pinDirs), veths, the
+// Snapshot records netns pins (in /run/netns and pinDirs), veths, the
 // host-local IPAM files and libcni cache under stateDir (lock and
 // last_reserved_ip files excluded), and the nat and filter CNI-* iptables
 // chains and rules.
@@ -59,7 +54,7 @@ func Snapshot(t testing.TB, stateDir string, pinDirs ...string) State {
 
 func snapshot(stateDir string, pinDirs []string) (State, error) {
 	s := State{stateDir: stateDir, pinDirs: pinDirs, taken: true}
-	dirs := append([]string{"/run/netns", NSPinDir}, pinDirs...)
+	dirs := append([]string{"/run/netns"}, pinDirs...)
 	seen := map[string]bool{}
 	for _, d := range dirs {
 		d = filepath.Clean(d)

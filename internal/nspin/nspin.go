@@ -1,8 +1,8 @@
 // Package nspin pins Linux namespaces to files (bind mounts of their
-// /proc ns files), so that they outlive every process in them: a pod's
-// network namespace, and its IPC and UTS namespaces, which its containers
-// join by path. The cni package pins network namespaces with it; the
-// runtime the others.
+// /proc ns files), so that they outlive every process in them, as a pod's
+// network namespace, which its containers join by path. The cni package
+// pins network namespaces with it; it pins network, IPC and UTS
+// namespaces.
 package nspin
 
 import (

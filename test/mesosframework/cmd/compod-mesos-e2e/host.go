@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-
-	"github.com/compod/compod/runtime"
 )
 
 // httpEventually GETs http://127.0.0.1:port/ until the body contains want
@@ -162,17 +160,14 @@ func waitCgroupGone(containerID string, bound time.Duration, agentMounts map[str
 	}
 }
 
-// compodNetns lists the compod-* namespace pins: the network namespaces
-// `ip netns list` shows (the pins in /run/netns) and the pods' IPC and UTS
-// namespaces (runtime.DefaultNSPinDir).
+// compodNetns lists the compod-* network namespaces `ip netns list` shows
+// (the pins in /run/netns).
 func compodNetns() map[string]bool {
 	out := map[string]bool{}
-	for _, dir := range []string{"/run/netns", runtime.DefaultNSPinDir} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), "compod-") {
-				out[filepath.Join(dir, e.Name())] = true
-			}
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "compod-") {
+			out[e.Name()] = true
 		}
 	}
 	return out
@@ -233,7 +228,7 @@ func (r *runner) waitClean(pod string, bound time.Duration) error {
 				left = append(left, fmt.Sprintf("containers in namespace %s: %s", r.o.ns, strings.Join(ctrs, ", ")))
 			}
 			if len(netns) > 0 {
-				left = append(left, "namespace pins: "+strings.Join(netns, ", "))
+				left = append(left, "netns: "+strings.Join(netns, ", "))
 			}
 			return fmt.Errorf("after pod %s, %v later: %s", pod, bound, strings.Join(left, "; "))
 		}
@@ -250,12 +245,10 @@ func (r *runner) leftovers(pod string) string {
 	if ctrs, err := r.containersLeft(ctx); err == nil && len(ctrs) > 0 {
 		left = append(left, "containers "+strings.Join(ctrs, ", "))
 	}
-	for _, p := range r.newNetns() {
-		// compod-<instance>-<pod> (compod-<pod> from older compods), its
-		// IPC and UTS pins with -ipc and -uts
-		n := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), "-ipc"), "-uts")
+	for _, n := range r.newNetns() {
+		// compod-<instance>-<pod> (compod-<pod> from older compods)
 		if n == "compod-"+pod || (strings.HasPrefix(n, "compod-") && strings.HasSuffix(n, "-"+pod) && len(n) == len("compod-xxxxxxxx-"+pod)) {
-			left = append(left, "namespace pin "+p)
+			left = append(left, "netns "+n)
 		}
 	}
 	if len(left) == 0 {
